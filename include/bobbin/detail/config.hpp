@@ -1,0 +1,47 @@
+#pragma once
+// Build-wide facts for bobbin's internals: cache-line size, sanitizer detection, and a
+// sequentially consistent fence that ThreadSanitizer can model.
+
+#include <atomic>
+#include <cstddef>
+
+#if defined(__SANITIZE_THREAD__)
+#define BOBBIN_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define BOBBIN_TSAN 1
+#endif
+#endif
+#ifndef BOBBIN_TSAN
+#define BOBBIN_TSAN 0
+#endif
+
+namespace bobbin::detail {
+
+// 64 bytes on every x86-64 and most AArch64 parts; a constant (rather than
+// std::hardware_destructive_interference_size) so the layout is the same for every TU.
+inline constexpr std::size_t cache_line = 64;
+
+// A full fence. TSan does not model std::atomic_thread_fence (g++ even warns), so under
+// TSan it is replaced by a seq_cst RMW on a shared dummy, which orders the same way for
+// every algorithm here (each pairs the fence with seq_cst loads/stores or RMWs) and which
+// TSan understands.
+inline void seq_cst_fence() noexcept {
+#if BOBBIN_TSAN
+  static std::atomic<int> dummy{0};
+  dummy.fetch_add(0, std::memory_order_seq_cst);
+#else
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+#endif
+}
+
+// Hint to the CPU that we are spinning.
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield" ::: "memory");
+#endif
+}
+
+}  // namespace bobbin::detail
