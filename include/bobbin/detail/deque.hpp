@@ -1,0 +1,173 @@
+#pragma once
+// detail::ws_deque<T>: the Chase-Lev work-stealing deque, after "Correct and Efficient
+// Work-Stealing for Weak Memory Models" (Lê, Pop, Cohen, Zappa Nardelli, PPoPP 2013),
+// growable, holding trivially copyable values inline.
+//
+// Contract:
+// - One owner thread calls push() and pop() (LIFO end, "bottom"). Any thread may call
+//   steal() (FIFO end, "top") concurrently with the owner and with other thieves.
+// - Every pushed value is returned exactly once, by pop() or by a successful steal().
+// - size_approx()/empty_approx() may be called from any thread; they are snapshots.
+// - The deque never shrinks. Arrays outgrown by push() are retired, not freed, until the
+//   deque is destroyed: a thief may still be reading one.
+//
+// Values are stored as arrays of 64-bit atomic words. A thief copies a slot before its CAS
+// on top decides whether the copy is its to keep; the owner may be overwriting that slot
+// only once top has moved past it, in which case the CAS fails and the torn copy is
+// dropped. Relaxed atomic words make that speculative read well-defined (and visible to
+// TSan), which is why T must be trivially copyable.
+//
+// Memory orders: instead of the paper's stand-alone fences (which TSan cannot model), the
+// two places that need store->load ordering use seq_cst accesses on top/bottom: pop()'s
+// store of bottom and load of top, steal()'s loads of top then bottom, and the CAS on top.
+// On x86 this costs what the fences cost (one locked instruction in pop, none in steal).
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <type_traits>
+#include <vector>
+
+#include "config.hpp"
+
+namespace bobbin::detail {
+
+enum class steal_status { success, empty, lost_race };
+
+template <class T>
+  requires std::is_trivially_copyable_v<T> && (sizeof(T) % sizeof(std::uint64_t) == 0)
+class ws_deque {
+  static constexpr std::size_t words = sizeof(T) / sizeof(std::uint64_t);
+
+  struct slot {
+    std::atomic<std::uint64_t> w[words];
+  };
+
+  struct array {
+    explicit array(std::int64_t cap) : capacity(cap), mask(cap - 1), slots(new slot[static_cast<std::size_t>(cap)]) {}
+    std::int64_t capacity;
+    std::int64_t mask;
+    std::unique_ptr<slot[]> slots;
+
+    // Word by word between the slot and the value itself: no intermediate copy, whose
+    // wide reads of just-written narrow stores would stall store forwarding.
+    void put(std::int64_t i, const T& v) noexcept {
+      const auto* src = reinterpret_cast<const unsigned char*>(&v);
+      slot& s = slots[static_cast<std::size_t>(i & mask)];
+      for (std::size_t k = 0; k < words; ++k) {
+        std::uint64_t w;
+        std::memcpy(&w, src + k * sizeof w, sizeof w);
+        s.w[k].store(w, std::memory_order_relaxed);
+      }
+    }
+    void get(std::int64_t i, T& out) const noexcept {
+      auto* dst = reinterpret_cast<unsigned char*>(&out);
+      const slot& s = slots[static_cast<std::size_t>(i & mask)];
+      for (std::size_t k = 0; k < words; ++k) {
+        const std::uint64_t w = s.w[k].load(std::memory_order_relaxed);
+        std::memcpy(dst + k * sizeof w, &w, sizeof w);
+      }
+    }
+  };
+
+ public:
+  explicit ws_deque(std::size_t initial_capacity = 256) {
+    std::size_t cap = 2;
+    while (cap < initial_capacity) cap *= 2;
+    auto a = std::make_unique<array>(static_cast<std::int64_t>(cap));
+    array_.store(a.get(), std::memory_order_relaxed);
+    arrays_.push_back(std::move(a));
+  }
+  ws_deque(const ws_deque&) = delete;
+  ws_deque& operator=(const ws_deque&) = delete;
+
+  // Owner only.
+  void push(const T& v) {
+    const std::int64_t b = bottom_.load(std::memory_order_relaxed);
+    // acquire: pairs with the thieves' CAS on top, so slots they vacated may be reused.
+    const std::int64_t t = top_.load(std::memory_order_acquire);
+    array* a = array_.load(std::memory_order_relaxed);
+    if (b - t > a->capacity - 1) a = grow(a, t, b);
+    a->put(b, v);
+    // release: a thief that sees the new bottom sees the slot's contents.
+    bottom_.store(b + 1, std::memory_order_release);
+  }
+
+  // Owner only. LIFO. Writes the value to `out` and returns true, or returns false
+  // (`out` may have been overwritten) when the deque is empty.
+  bool pop(T& out) noexcept {
+    const std::int64_t b = bottom_.load(std::memory_order_relaxed) - 1;
+    array* a = array_.load(std::memory_order_relaxed);
+    // seq_cst store then seq_cst load: the store to bottom must be ordered before the load
+    // of top, or a thief and the owner could both take the last value.
+    bottom_.store(b, std::memory_order_seq_cst);
+    std::int64_t t = top_.load(std::memory_order_seq_cst);
+    if (t > b) {  // empty
+      bottom_.store(b + 1, std::memory_order_relaxed);
+      return false;
+    }
+    a->get(b, out);
+    if (t == b) {
+      // The last value: race the thieves for it through top.
+      const bool won = top_.compare_exchange_strong(t, t + 1, std::memory_order_seq_cst, std::memory_order_relaxed);
+      bottom_.store(b + 1, std::memory_order_relaxed);
+      return won;
+    }
+    return true;
+  }
+
+  // Any thread. FIFO. On success writes the value to `out`; otherwise `out` may have been
+  // overwritten with garbage.
+  steal_status steal(T& out) noexcept {
+    // seq_cst loads, top before bottom: see the comment on pop().
+    std::int64_t t = top_.load(std::memory_order_seq_cst);
+    const std::int64_t b = bottom_.load(std::memory_order_seq_cst);
+    if (t >= b) return steal_status::empty;
+    // acquire: pairs with grow()'s release, so the array's contents are visible.
+    const array* a = array_.load(std::memory_order_acquire);
+    a->get(t, out);
+    if (!top_.compare_exchange_strong(t, t + 1, std::memory_order_seq_cst, std::memory_order_relaxed)) {
+      return steal_status::lost_race;
+    }
+    return steal_status::success;
+  }
+
+  std::size_t size_approx() const noexcept {
+    const std::int64_t b = bottom_.load(std::memory_order_relaxed);
+    const std::int64_t t = top_.load(std::memory_order_relaxed);
+    return b > t ? static_cast<std::size_t>(b - t) : 0;
+  }
+  // seq_cst: used by a worker's last look before it sleeps (see pool.hpp).
+  bool empty_approx() const noexcept {
+    const std::int64_t t = top_.load(std::memory_order_seq_cst);
+    const std::int64_t b = bottom_.load(std::memory_order_seq_cst);
+    return b <= t;
+  }
+  std::size_t capacity() const noexcept {
+    return static_cast<std::size_t>(array_.load(std::memory_order_relaxed)->capacity);
+  }
+
+ private:
+  array* grow(array* old, std::int64_t t, std::int64_t b) {
+    auto bigger = std::make_unique<array>(old->capacity * 2);
+    T v;
+    for (std::int64_t i = t; i < b; ++i) {
+      old->get(i, v);
+      bigger->put(i, v);
+    }
+    array* a = bigger.get();
+    arrays_.push_back(std::move(bigger));  // the old one stays alive for thieves
+    // release: thieves that load the new array see the copied slots.
+    array_.store(a, std::memory_order_release);
+    return a;
+  }
+
+  alignas(cache_line) std::atomic<std::int64_t> top_{0};
+  alignas(cache_line) std::atomic<std::int64_t> bottom_{0};
+  alignas(cache_line) std::atomic<array*> array_{nullptr};
+  std::vector<std::unique_ptr<array>> arrays_;  // owner only (and the destructor)
+};
+
+}  // namespace bobbin::detail

@@ -1,0 +1,85 @@
+#pragma once
+// The small interface through which futures and task groups reach a pool without
+// including it (DESIGN.md: future.hpp and task_group.hpp never include pool.hpp).
+//
+// - scheduler: something that runs tasks (a pool). try_schedule() may be called from any
+//   thread; it takes the task (leaving `t` empty) and returns true, or returns false and
+//   leaves `t` untouched once the pool no longer accepts work.
+// - awaitable: what a blocked thread waits for (a future's state, a task group).
+// - worker_hook: installed in thread-local storage on each pool worker. help_until()
+//   runs the pool's pending tasks while the awaitable is not done, and sleeps when there
+//   are none, waking for either new work or completion. This is what lets recursive
+//   fork-join wait without deadlock on any number of threads.
+// - block_on(a): waits for `a` on any thread: helping on a worker, parked elsewhere.
+
+#include <cstddef>
+#include <stop_token>
+
+#include "parker.hpp"
+#include "task.hpp"
+
+namespace bobbin::detail {
+
+struct scheduler {
+  virtual bool try_schedule(task& t) = 0;
+  virtual std::size_t concurrency() const noexcept = 0;
+
+ protected:
+  ~scheduler() = default;
+};
+
+struct awaitable {
+  virtual bool done() const noexcept = 0;
+  virtual bool try_register(waiter* w) noexcept = 0;
+  virtual bool try_unregister(waiter* w) noexcept = 0;
+
+ protected:
+  ~awaitable() = default;
+};
+
+struct worker_hook {
+  virtual void help_until(awaitable& a) = 0;
+  virtual scheduler& owner() noexcept = 0;
+  virtual std::size_t index() const noexcept = 0;
+  virtual std::stop_token stop_token() const noexcept = 0;
+
+ protected:
+  ~worker_hook() = default;
+};
+
+// An address unique to the calling thread (constant-initialised: no TLS guard on access).
+inline const void* this_thread_token() noexcept {
+  thread_local const char token = 0;
+  return &token;
+}
+
+inline worker_hook*& current_worker() noexcept {
+  thread_local worker_hook* w = nullptr;
+  return w;
+}
+
+// Parks the calling (non-worker) thread until `a` is done.
+inline void park_until_done(awaitable& a) noexcept {
+  parker& p = this_thread_parker();
+  while (!a.done()) {
+    p.reset();
+    if (!a.try_register(&p)) return;
+    p.park();
+    if (!a.try_unregister(&p)) {
+      // The completer took our registration: its unpark may still be on the way.
+      p.wait_for(wake_done);
+      return;
+    }
+  }
+}
+
+inline void block_on(awaitable& a) {
+  if (a.done()) return;
+  if (worker_hook* w = current_worker()) {
+    w->help_until(a);
+  } else {
+    park_until_done(a);
+  }
+}
+
+}  // namespace bobbin::detail

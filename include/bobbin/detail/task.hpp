@@ -1,0 +1,160 @@
+#pragma once
+// detail::task: a move-only, type-erased, run-once callable of exactly one cache line.
+//
+// Layout: a pointer to a static table of operations and 56 bytes of storage. A callable
+// lives inline when it is trivially copyable, at most 56 bytes and at most 8-aligned;
+// otherwise it is moved into one heap box and the storage holds the pointer. Either way the
+// task's bytes can be copied to move it (it is trivially relocatable), which lets the
+// work-stealing deque keep tasks inline in atomic words: a spawned task costs no
+// allocation. (libstdc++'s std::function uses the same rule for its small buffer.)
+//
+// Running consumes the task. Destroying a task that never ran cancels it: the callable is
+// destroyed without being called and, if it asks for it (a `cancel()` member marked by
+// `using bobbin_cancel_hook = void;`), told so; this is how a future learns that its task
+// was cancelled and how no accepted task is lost silently.
+//
+// Thread-safety: a task is a plain value; one thread owns it at a time.
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <type_traits>
+#include <utility>
+
+namespace bobbin::detail {
+
+template <class F>
+concept has_cancel_hook = requires(F& f) {
+  typename F::bobbin_cancel_hook;
+  { f.cancel() } noexcept;
+};
+
+class task {
+ public:
+  static constexpr std::size_t inline_size = 56;
+
+  // The trivially copyable representation the deque moves around.
+  struct raw {
+    const void* ops;  // const ops_table*; nullptr when empty
+    alignas(8) unsigned char storage[inline_size];
+  };
+  static_assert(sizeof(raw) == 64 && std::is_trivially_copyable_v<raw>);
+
+  template <class F>
+  static constexpr bool stored_inline = std::is_trivially_copyable_v<F> && sizeof(F) <= inline_size &&
+                                        alignof(F) <= 8;
+
+  task() noexcept = default;
+
+  template <class F>
+    requires(!std::is_same_v<std::remove_cvref_t<F>, task> && std::is_invocable_v<std::decay_t<F>&>)
+  explicit task(F&& f) {
+    using Fn = std::decay_t<F>;
+    if constexpr (stored_inline<Fn>) {
+      ::new (static_cast<void*>(raw_.storage)) Fn(std::forward<F>(f));
+    } else {
+      Fn* boxed = new Fn(std::forward<F>(f));
+      std::memcpy(raw_.storage, &boxed, sizeof boxed);
+    }
+    raw_.ops = &ops_for<Fn>;
+  }
+
+  task(task&& other) noexcept : raw_(other.raw_) { other.raw_.ops = nullptr; }
+  task& operator=(task&& other) noexcept {
+    if (this != &other) {
+      reset();
+      raw_ = other.raw_;
+      other.raw_.ops = nullptr;
+    }
+    return *this;
+  }
+  task(const task&) = delete;
+  task& operator=(const task&) = delete;
+  ~task() { reset(); }
+
+  explicit operator bool() const noexcept { return raw_.ops != nullptr; }
+
+  // Runs the callable and destroys it, leaving the task empty. Exceptions propagate
+  // (the callable is destroyed first either way).
+  void run() {
+    const auto* ops = static_cast<const ops_table*>(std::exchange(raw_.ops, nullptr));
+    ops->run(raw_.storage);
+  }
+
+  // Destroys the callable without running it (telling it so); the task becomes empty.
+  void reset() noexcept {
+    if (raw_.ops != nullptr) {
+      static_cast<const ops_table*>(std::exchange(raw_.ops, nullptr))->cancel(raw_.storage);
+    }
+  }
+
+  // For queues that move tasks as bytes: copy bytes() somewhere, then forget() (the task
+  // no longer owns the callable); or fill an empty task's bytes() and it owns what they hold.
+  raw& bytes() noexcept { return raw_; }
+  const raw& bytes() const noexcept { return raw_; }
+  void forget() noexcept { raw_.ops = nullptr; }
+  raw release() noexcept {
+    raw r = raw_;
+    raw_.ops = nullptr;
+    return r;
+  }
+  static task adopt(const raw& r) noexcept {
+    task t;
+    t.raw_ = r;
+    return t;
+  }
+
+ private:
+  struct ops_table {
+    void (*run)(unsigned char* storage);
+    void (*cancel)(unsigned char* storage) noexcept;
+  };
+
+  template <class Fn>
+  static Fn* object(unsigned char* storage) noexcept {
+    if constexpr (stored_inline<Fn>) {
+      return std::launder(reinterpret_cast<Fn*>(storage));
+    } else {
+      Fn* boxed;
+      std::memcpy(&boxed, storage, sizeof boxed);
+      return boxed;
+    }
+  }
+
+  template <class Fn>
+  static void destroy(Fn* f) noexcept {
+    if constexpr (stored_inline<Fn>) {
+      f->~Fn();
+    } else {
+      delete f;
+    }
+  }
+
+  template <class Fn>
+  static void run_impl(unsigned char* storage) {
+    Fn* f = object<Fn>(storage);
+    struct guard {
+      Fn* f;
+      ~guard() { destroy(f); }
+    } g{f};
+    (*f)();
+  }
+
+  template <class Fn>
+  static void cancel_impl(unsigned char* storage) noexcept {
+    Fn* f = object<Fn>(storage);
+    if constexpr (has_cancel_hook<Fn>) f->cancel();
+    destroy(f);
+  }
+
+  template <class Fn>
+  static constexpr ops_table ops_for{&run_impl<Fn>, &cancel_impl<Fn>};
+
+  raw raw_{nullptr, {}};
+};
+
+static_assert(sizeof(task) == 64);
+
+}  // namespace bobbin::detail

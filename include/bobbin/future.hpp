@@ -1,0 +1,560 @@
+#pragma once
+// bobbin::future<T>: the result of pool::submit, and when_all over futures.
+//
+// Thread-safety: a future is a move-only handle used by one thread at a time (like
+// std::future). The shared state behind it is reference-counted between the future and
+// the task that fulfils it, and allocated once per submit.
+//
+// Ordering: the task writes its result, then completes the state with a release RMW;
+// ready()/get() observe completion with acquire, so the result is visible.
+//
+// Waiting: get()/wait() on a pool worker run other pending tasks while the result is not
+// ready (see detail/hooks.hpp), so recursive fork-join never deadlocks; on any other
+// thread they sleep without spinning. wait_for/wait_until sleep (no helping) up to their
+// deadline on every thread.
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <future>
+#include <iterator>
+#include <memory>
+#include <optional>
+#include <stop_token>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "detail/hooks.hpp"
+#include "errors.hpp"
+
+namespace bobbin {
+
+template <class T>
+class future;
+
+namespace detail {
+
+// How the last task run on this thread ended; runners that catch their callable's
+// exception (a submit's) report it here so the pool's stats can count it.
+enum class task_outcome : std::uint8_t { ok, failed, cancelled };
+inline task_outcome& last_task_outcome() noexcept {
+  thread_local task_outcome o = task_outcome::ok;
+  return o;
+}
+
+// What a future<T> stores: T itself, a reference_wrapper for T&, monostate for void.
+template <class T>
+using stored_t = std::conditional_t<std::is_void_v<T>, std::monostate,
+                                    std::conditional_t<std::is_reference_v<T>,
+                                                       std::reference_wrapper<std::remove_reference_t<T>>, T>>;
+
+class state_base : public awaitable {
+ public:
+  enum stage_t : std::uint32_t { queued, running, finished, cancelled };
+
+  state_base(const state_base&) = delete;
+  state_base& operator=(const state_base&) = delete;
+
+  // awaitable
+  bool done() const noexcept final { return done_.done(); }
+  bool try_register(waiter* w) noexcept final { return done_.try_register(w); }
+  bool try_unregister(waiter* w) noexcept final { return done_.try_unregister(w); }
+
+  void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+  void release() noexcept {
+    // acq_rel: the last owner sees every write of the other before it destroys.
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) destroy();
+  }
+
+  // The runner's side. Returns false if the state was cancelled first.
+  bool begin_run() noexcept {
+    std::uint32_t expected = queued;
+    return stage_.compare_exchange_strong(expected, running, std::memory_order_acq_rel, std::memory_order_acquire);
+  }
+
+  // The future's side: cancels a task that has not started. True if it never will run.
+  bool cancel_if_queued() noexcept {
+    std::uint32_t expected = queued;
+    if (!stage_.compare_exchange_strong(expected, cancelled, std::memory_order_acq_rel, std::memory_order_acquire)) {
+      return false;
+    }
+    error_ = std::make_exception_ptr(task_cancelled{});
+    done_.complete();
+    return true;
+  }
+
+  void fail(std::exception_ptr e) noexcept {
+    error_ = std::move(e);
+    stage_.store(finished, std::memory_order_relaxed);
+    done_.complete();
+  }
+
+  void finish() noexcept {
+    stage_.store(finished, std::memory_order_relaxed);
+    done_.complete();
+  }
+
+  const std::exception_ptr& error() const noexcept { return error_; }
+  scheduler* sched() const noexcept { return sched_; }
+  void set_scheduler(scheduler* s) noexcept { sched_ = s; }
+
+  // Runs the task this state belongs to (a submit's callable, a continuation); called by
+  // the queued runner. Must end with release() of the runner's reference.
+  virtual void run() = 0;
+  // Asks a running task to stop (its stop_token), if it has one.
+  virtual void request_stop() noexcept {}
+
+ protected:
+  state_base() = default;
+  ~state_base() = default;
+  virtual void destroy() noexcept = 0;
+
+  std::atomic<std::uint32_t> refs_{2};  // the future and the runner
+  std::atomic<std::uint32_t> stage_{queued};
+  completion done_;
+  std::exception_ptr error_;
+  scheduler* sched_ = nullptr;
+};
+
+template <class T>
+class value_state : public state_base {
+ public:
+  std::optional<stored_t<T>> value;
+
+  template <class F>
+  void set_from(F&& f) {
+    if constexpr (std::is_void_v<T>) {
+      std::forward<F>(f)();
+      value.emplace();
+    } else if constexpr (std::is_reference_v<T>) {
+      value.emplace(std::ref(std::forward<F>(f)()));
+    } else {
+      value.emplace(std::forward<F>(f)());
+    }
+  }
+
+ protected:
+  ~value_state() = default;
+};
+
+// The trivially copyable thing that sits in a queue for a state-backed task: a pointer.
+// Destroying it unrun (shutdown_now, pool teardown) cancels the state.
+struct state_runner {
+  state_base* state;
+  using bobbin_cancel_hook = void;
+  void operator()() const { state->run(); }
+  void cancel() noexcept {
+    state->cancel_if_queued();
+    last_task_outcome() = task_outcome::cancelled;
+    state->release();
+  }
+};
+
+// Runs `body` as the state's task: honours cancellation, captures exceptions, reports
+// the outcome, drops the runner's reference.
+template <class T, class Body>
+void run_state(value_state<T>& s, Body&& body) noexcept {
+  if (!s.begin_run()) {
+    last_task_outcome() = task_outcome::cancelled;
+    s.release();
+    return;
+  }
+  try {
+    s.set_from(std::forward<Body>(body));
+    last_task_outcome() = task_outcome::ok;
+    s.finish();
+  } catch (...) {
+    last_task_outcome() = task_outcome::failed;
+    s.fail(std::current_exception());
+  }
+  s.release();
+}
+
+// The state of pool::submit(fn, args...): the callable and its arguments live in it.
+template <class R, class F, class... Args>
+class task_state final : public value_state<R> {
+  static constexpr bool wants_stop = std::is_invocable_v<F&, std::stop_token, Args&&...>;
+
+ public:
+  template <class G, class... A>
+  explicit task_state(G&& g, A&&... a) : fn_(std::forward<G>(g)), args_(std::forward<A>(a)...) {}
+
+  void run() override {
+    run_state<R>(*this, [this]() -> R {
+      if constexpr (wants_stop) {
+        std::optional<std::stop_callback<forward_stop>> link;
+        if (worker_hook* w = current_worker()) link.emplace(w->stop_token(), forward_stop{&stop_});
+        return std::apply([this](auto&... a) -> R { return std::invoke(fn_, stop_.get_token(), std::move(a)...); },
+                          args_);
+      } else {
+        return std::apply([this](auto&... a) -> R { return std::invoke(fn_, std::move(a)...); }, args_);
+      }
+    });
+  }
+
+  void request_stop() noexcept override {
+    if constexpr (wants_stop) stop_.request_stop();
+  }
+
+ private:
+  struct forward_stop {
+    std::stop_source* to;
+    void operator()() const noexcept { to->request_stop(); }
+  };
+  struct no_stop {};
+  void destroy() noexcept override { delete this; }
+
+  F fn_;
+  std::tuple<Args...> args_;
+  [[no_unique_address]] std::conditional_t<wants_stop, std::stop_source, no_stop> stop_;
+};
+
+template <class T>
+value_state<T>* state_of(future<T>& f) noexcept;
+
+}  // namespace detail
+
+// ---------------------------------------------------------------------------------------
+
+template <class T>
+class future {
+ public:
+  using value_type = T;
+
+  future() noexcept = default;
+  future(future&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
+  future& operator=(future&& o) noexcept {
+    if (this != &o) {
+      if (s_ != nullptr) s_->release();
+      s_ = std::exchange(o.s_, nullptr);
+    }
+    return *this;
+  }
+  future(const future&) = delete;
+  future& operator=(const future&) = delete;
+  ~future() {
+    if (s_ != nullptr) s_->release();
+  }
+
+  // True until get() or then() consumed the future (or it was moved from).
+  bool valid() const noexcept { return s_ != nullptr; }
+
+  // True once the task finished, failed or was cancelled. Never blocks.
+  bool ready() const {
+    check();
+    return s_->done();
+  }
+
+  // Waits (helping on a worker), then returns the result or rethrows the task's exception
+  // (task_cancelled if it never ran). Consumes the future.
+  T get() {
+    wait();
+    struct releaser {
+      detail::value_state<T>* s;
+      ~releaser() { s->release(); }
+    } r{std::exchange(s_, nullptr)};
+    if (r.s->error()) std::rethrow_exception(r.s->error());
+    if constexpr (std::is_void_v<T>) {
+      return;
+    } else if constexpr (std::is_reference_v<T>) {
+      return r.s->value->get();
+    } else {
+      return std::move(*r.s->value);
+    }
+  }
+
+  void wait() const {
+    check();
+    detail::block_on(*s_);
+  }
+
+  template <class Rep, class Period>
+  std::future_status wait_for(const std::chrono::duration<Rep, Period>& d) const {
+    return wait_until(std::chrono::steady_clock::now() + d);
+  }
+
+  template <class Clock, class Duration>
+  std::future_status wait_until(const std::chrono::time_point<Clock, Duration>& deadline) const {
+    check();
+    if (s_->done()) return std::future_status::ready;
+    detail::parker& p = detail::this_thread_parker();
+    p.reset();
+    if (!s_->try_register(&p)) return std::future_status::ready;
+    if (p.park_until(deadline) == 0 && s_->try_unregister(&p)) return std::future_status::timeout;
+    p.wait_for(detail::wake_done);  // the completer took our registration
+    return std::future_status::ready;
+  }
+
+  // Cancels the task if it has not started: returns true and get() throws
+  // task_cancelled. If it is running, requests its stop_token (if it takes one) and
+  // returns false. Thread-safe with respect to the running task.
+  bool cancel() {
+    check();
+    if (s_->cancel_if_queued()) return true;
+    s_->request_stop();
+    return false;
+  }
+
+  // Runs fn with this future's value once it is ready, on the pool that ran this task
+  // (inline on the completing thread for futures that no pool ran), and returns the
+  // future of fn's result. If this future fails or is cancelled, fn is not called and
+  // the returned future holds the same exception. Consumes this future.
+  template <class F>
+  auto then(F&& fn);
+
+ private:
+  template <class>
+  friend class future;
+  template <class U>
+  friend future<U> detail_make_future(detail::value_state<U>*) noexcept;
+  template <class U>
+  friend detail::value_state<U>* detail::state_of(future<U>&) noexcept;
+
+  explicit future(detail::value_state<T>* s) noexcept : s_(s) {}
+  void check() const {
+    if (s_ == nullptr) throw std::future_error(std::future_errc::no_state);
+  }
+
+  detail::value_state<T>* s_ = nullptr;
+};
+
+template <class U>
+future<U> detail_make_future(detail::value_state<U>* s) noexcept {
+  return future<U>(s);
+}
+
+namespace detail {
+
+template <class T>
+value_state<T>* state_of(future<T>& f) noexcept {
+  return f.s_;
+}
+
+// Takes the value out of a ready state (for continuations and when_all).
+template <class T>
+T take_value(value_state<T>& s) {
+  if constexpr (std::is_void_v<T>) {
+    return;
+  } else if constexpr (std::is_reference_v<T>) {
+    return s.value->get();
+  } else {
+    return std::move(*s.value);
+  }
+}
+
+// then(): a state that waits on a source state and runs fn with its value.
+template <class U, class T, class F>
+class continuation_state final : public value_state<U>, public waiter {
+ public:
+  continuation_state(value_state<T>* src, F fn) : waiter{&on_source_done}, src_(src), fn_(std::move(fn)) {
+    this->set_scheduler(src->sched());
+  }
+
+  void attach() noexcept {
+    if (!src_->try_register(static_cast<waiter*>(this))) launch();
+  }
+
+  void run() override {
+    run_state<U>(*this, [this]() -> U {
+      if (src_->error()) std::rethrow_exception(src_->error());
+      if constexpr (std::is_void_v<T>) {
+        return std::invoke(fn_);
+      } else {
+        return std::invoke(fn_, take_value(*src_));
+      }
+    });
+  }
+
+ private:
+  static void on_source_done(waiter* w) noexcept { static_cast<continuation_state*>(w)->launch(); }
+
+  void launch() noexcept {
+    if (scheduler* s = this->sched()) {
+      task t(state_runner{this});
+      try {
+        if (s->try_schedule(t)) return;
+      } catch (...) {
+        // Out of memory while queueing: run it here rather than lose it.
+      }
+      (void)t.release();  // not queued: the runner's reference is used right here
+    }
+    run();
+  }
+
+  void destroy() noexcept override {
+    src_->release();
+    delete this;
+  }
+
+  value_state<T>* src_;
+  F fn_;
+};
+
+// when_all: counts down as inputs complete; the last one assembles the result.
+template <class Result, class Derived>
+class gather_state : public value_state<Result> {
+ protected:
+  struct link : waiter {
+    explicit link(gather_state* o) : waiter{&on_done}, owner(o) {}
+    gather_state* owner;
+    static void on_done(waiter* w) noexcept { static_cast<link*>(w)->owner->arrive(); }
+  };
+
+  // Two references: the future, and the gathering itself (dropped by the last arrival),
+  // so inputs may complete after the future was dropped.
+  explicit gather_state(std::size_t n) : remaining_(n + 1) {}
+
+  void arm(state_base& input, link& l) noexcept {
+    if (!input.try_register(&l)) arrive();
+  }
+
+  // Called once per input, plus once by the creator after arming every input.
+  void arrive() noexcept {
+    // acq_rel: the last arrival sees every input's result.
+    if (remaining_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    if (this->begin_run()) {  // else the future was cancelled meanwhile
+      try {
+        this->set_from([this] { return static_cast<Derived*>(this)->assemble(); });
+        this->finish();
+      } catch (...) {
+        this->fail(std::current_exception());
+      }
+    }
+    this->release();
+  }
+
+  void run() override {}  // never queued
+
+ private:
+  std::atomic<std::size_t> remaining_;
+};
+
+template <class... T>
+  requires(sizeof...(T) > 0)
+class when_all_tuple_state final : public gather_state<std::tuple<stored_t<T>...>, when_all_tuple_state<T...>> {
+  using base = gather_state<std::tuple<stored_t<T>...>, when_all_tuple_state<T...>>;
+  using link = typename base::link;
+
+ public:
+  explicit when_all_tuple_state(future<T>&&... fs)
+      : base(sizeof...(T)), inputs_(std::move(fs)...), links_{link_for<T>()...} {}
+
+  void start() noexcept {
+    [this]<std::size_t... I>(std::index_sequence<I...>) {
+      (this->arm(*state_of(std::get<I>(inputs_)), links_[I]), ...);
+    }(std::index_sequence_for<T...>{});
+    this->arrive();
+  }
+
+  std::tuple<stored_t<T>...> assemble() {
+    std::exception_ptr first;
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      ((first = first ? first : state_of(std::get<I>(inputs_))->error()), ...);
+    }(std::index_sequence_for<T...>{});
+    if (first) std::rethrow_exception(first);
+    return [&]<std::size_t... I>(std::index_sequence<I...>) {
+      return std::tuple<stored_t<T>...>(std::move(*state_of(std::get<I>(inputs_))->value)...);
+    }(std::index_sequence_for<T...>{});
+  }
+
+ private:
+  template <class>
+  link link_for() {
+    return link(this);
+  }
+  void destroy() noexcept override { delete this; }
+
+  std::tuple<future<T>...> inputs_;
+  link links_[sizeof...(T)];
+};
+
+template <class T>
+class when_all_vector_state final : public gather_state<std::vector<stored_t<T>>, when_all_vector_state<T>> {
+  using base = gather_state<std::vector<stored_t<T>>, when_all_vector_state<T>>;
+  using link = typename base::link;
+
+ public:
+  explicit when_all_vector_state(std::vector<future<T>> fs) : base(fs.size()), inputs_(std::move(fs)) {
+    links_.reserve(inputs_.size());
+    for (std::size_t i = 0; i < inputs_.size(); ++i) links_.emplace_back(this);
+  }
+
+  void start() noexcept {
+    for (std::size_t i = 0; i < inputs_.size(); ++i) this->arm(*state_of(inputs_[i]), links_[i]);
+    this->arrive();
+  }
+
+  std::vector<stored_t<T>> assemble() {
+    for (auto& f : inputs_) {
+      if (state_of(f)->error()) std::rethrow_exception(state_of(f)->error());
+    }
+    std::vector<stored_t<T>> out;
+    out.reserve(inputs_.size());
+    for (auto& f : inputs_) out.push_back(std::move(*state_of(f)->value));
+    return out;
+  }
+
+ private:
+  void destroy() noexcept override { delete this; }
+
+  std::vector<future<T>> inputs_;
+  std::vector<link> links_;
+};
+
+}  // namespace detail
+
+template <class T>
+template <class F>
+auto future<T>::then(F&& fn) {
+  using U = typename std::conditional_t<std::is_void_v<T>, std::invoke_result<std::decay_t<F>&>,
+                               std::invoke_result<std::decay_t<F>&, T>>::type;
+  check();
+  auto* src = std::exchange(s_, nullptr);
+  auto* c = new detail::continuation_state<U, T, std::decay_t<F>>(src, std::forward<F>(fn));
+  c->attach();
+  return future<U>(c);
+}
+
+// A future that is ready when every input is; its value is a tuple of their values
+// (std::monostate for future<void>). If any input failed (or was cancelled), it holds the
+// exception of the first such input, in argument order. Consumes the inputs.
+template <class... T>
+  requires(sizeof...(T) > 0)
+future<std::tuple<detail::stored_t<T>...>> when_all(future<T>... fs) {
+  if ((!fs.valid() || ...)) throw std::future_error(std::future_errc::no_state);
+  auto* s = new detail::when_all_tuple_state<T...>(std::move(fs)...);
+  s->start();
+  return detail_make_future<std::tuple<detail::stored_t<T>...>>(s);
+}
+
+// The same over a range of futures (moved from): a future of a vector, in range order.
+template <std::input_iterator It>
+  requires requires { typename std::iter_value_t<It>::value_type; }
+auto when_all(It first, It last) {
+  using T = typename std::iter_value_t<It>::value_type;
+  std::vector<future<T>> fs;
+  for (; first != last; ++first) {
+    if (!first->valid()) throw std::future_error(std::future_errc::no_state);
+    fs.push_back(std::move(*first));
+  }
+  auto* s = new detail::when_all_vector_state<T>(std::move(fs));
+  s->start();
+  return detail_make_future<std::vector<detail::stored_t<T>>>(s);
+}
+
+template <class Range>
+  requires requires(Range& r) {
+    std::begin(r);
+    typename std::iter_value_t<decltype(std::begin(r))>::value_type;
+  }
+auto when_all(Range& futures) {
+  return when_all(std::begin(futures), std::end(futures));
+}
+
+}  // namespace bobbin
