@@ -11,7 +11,4 @@ set(BOBBIN_SANITIZE "" CACHE STRING "Sanitizers for bobbin's own targets: addres
 if(BOBBIN_SANITIZE)
   target_compile_options(bobbin_dev_flags INTERFACE -fsanitize=${BOBBIN_SANITIZE} -fno-omit-frame-pointer -fno-sanitize-recover=all)
   target_link_options(bobbin_dev_flags INTERFACE -fsanitize=${BOBBIN_SANITIZE})
-  if(BOBBIN_SANITIZE MATCHES "thread")
-    target_compile_definitions(bobbin_dev_flags INTERFACE BOBBIN_TSAN=1)
-  endif()
 endif()

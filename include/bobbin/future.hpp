@@ -30,6 +30,7 @@
 #include <variant>
 #include <vector>
 
+#include "detail/block_cache.hpp"
 #include "detail/hooks.hpp"
 #include "errors.hpp"
 
@@ -68,8 +69,9 @@ class state_base : public awaitable {
 
   void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
   void release() noexcept {
-    // acq_rel: the last owner sees every write of the other before it destroys.
-    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) destroy();
+    // A count of 1 (acquire) means the other owner is gone and its writes are visible:
+    // no RMW needed. Otherwise acq_rel: the last owner sees the other's writes.
+    if (refs_.load(std::memory_order_acquire) == 1 || refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) destroy();
   }
 
   // The runner's side. Returns false if the state was cancelled first.
@@ -100,9 +102,12 @@ class state_base : public awaitable {
     done_.complete();
   }
 
-  const std::exception_ptr& error() const noexcept { return error_; }
-  scheduler* sched() const noexcept { return sched_; }
-  void set_scheduler(scheduler* s) noexcept { sched_ = s; }
+  bool failed() const noexcept { return static_cast<bool>(error_); }
+  // Moves the exception out. The consumer takes it before dropping its reference, so the
+  // exception object is released on the thread that handles it: libstdc++'s reference
+  // count on exceptions is invisible to ThreadSanitizer, which would otherwise see a free
+  // on the runner's thread race with the handler's reads.
+  std::exception_ptr take_error() noexcept { return std::move(error_); }
 
   // Runs the task this state belongs to (a submit's callable, a continuation); called by
   // the queued runner. Must end with release() of the runner's reference.
@@ -119,7 +124,6 @@ class state_base : public awaitable {
   std::atomic<std::uint32_t> stage_{queued};
   completion done_;
   std::exception_ptr error_;
-  scheduler* sched_ = nullptr;
 };
 
 template <class T>
@@ -165,13 +169,20 @@ void run_state(value_state<T>& s, Body&& body) noexcept {
     s.release();
     return;
   }
+  std::exception_ptr error;
   try {
     s.set_from(std::forward<Body>(body));
+  } catch (...) {
+    error = std::current_exception();
+  }
+  // Completed after the catch block has ended: the runtime's own reference to the
+  // exception is gone before the consumer may see (and free) it.
+  if (error) {
+    last_task_outcome() = task_outcome::failed;
+    s.fail(std::move(error));
+  } else {
     last_task_outcome() = task_outcome::ok;
     s.finish();
-  } catch (...) {
-    last_task_outcome() = task_outcome::failed;
-    s.fail(std::current_exception());
   }
   s.release();
 }
@@ -201,6 +212,10 @@ class task_state final : public value_state<R> {
   void request_stop() noexcept override {
     if constexpr (wants_stop) stop_.request_stop();
   }
+
+  // One allocation per submit, from a per-thread cache (detail/block_cache.hpp).
+  static void* operator new(std::size_t) { return cached_allocation<task_state>::allocate(); }
+  static void operator delete(void* p) noexcept { cached_allocation<task_state>::deallocate(p); }
 
  private:
   struct forward_stop {
@@ -259,7 +274,7 @@ class future {
       detail::value_state<T>* s;
       ~releaser() { s->release(); }
     } r{std::exchange(s_, nullptr)};
-    if (r.s->error()) std::rethrow_exception(r.s->error());
+    if (r.s->failed()) std::rethrow_exception(r.s->take_error());
     if constexpr (std::is_void_v<T>) {
       return;
     } else if constexpr (std::is_reference_v<T>) {
@@ -302,8 +317,8 @@ class future {
   }
 
   // Runs fn with this future's value once it is ready, on the pool that ran this task
-  // (inline on the completing thread for futures that no pool ran), and returns the
-  // future of fn's result. If this future fails or is cancelled, fn is not called and
+  // (if the future is already ready: on the calling worker's pool, or inline on a thread
+  // that is not a pool worker), and returns the future of fn's result. If this future fails or is cancelled, fn is not called and
   // the returned future holds the same exception. Consumes this future.
   template <class F>
   auto then(F&& fn);
@@ -352,9 +367,7 @@ T take_value(value_state<T>& s) {
 template <class U, class T, class F>
 class continuation_state final : public value_state<U>, public waiter {
  public:
-  continuation_state(value_state<T>* src, F fn) : waiter{&on_source_done}, src_(src), fn_(std::move(fn)) {
-    this->set_scheduler(src->sched());
-  }
+  continuation_state(value_state<T>* src, F fn) : waiter{&on_source_done}, src_(src), fn_(std::move(fn)) {}
 
   void attach() noexcept {
     if (!src_->try_register(static_cast<waiter*>(this))) launch();
@@ -362,7 +375,7 @@ class continuation_state final : public value_state<U>, public waiter {
 
   void run() override {
     run_state<U>(*this, [this]() -> U {
-      if (src_->error()) std::rethrow_exception(src_->error());
+      if (src_->failed()) std::rethrow_exception(src_->take_error());
       if constexpr (std::is_void_v<T>) {
         return std::invoke(fn_);
       } else {
@@ -374,8 +387,13 @@ class continuation_state final : public value_state<U>, public waiter {
  private:
   static void on_source_done(waiter* w) noexcept { static_cast<continuation_state*>(w)->launch(); }
 
+  // On the pool of the thread that completed the source (the pool that ran it), or of the
+  // thread calling then() if the source was already done; inline when that thread is
+  // not a pool worker or its pool refuses work. (A pool pointer kept in the state could
+  // outlive its pool; the current thread's pool is alive by definition.)
   void launch() noexcept {
-    if (scheduler* s = this->sched()) {
+    if (worker_hook* w = current_worker()) {
+      scheduler* s = &w->owner();
       task t(state_runner{this});
       try {
         if (s->try_schedule(t)) return;
@@ -419,11 +437,16 @@ class gather_state : public value_state<Result> {
     // acq_rel: the last arrival sees every input's result.
     if (remaining_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
     if (this->begin_run()) {  // else the future was cancelled meanwhile
+      std::exception_ptr error;
       try {
         this->set_from([this] { return static_cast<Derived*>(this)->assemble(); });
-        this->finish();
       } catch (...) {
-        this->fail(std::current_exception());
+        error = std::current_exception();
+      }
+      if (error) {
+        this->fail(std::move(error));
+      } else {
+        this->finish();
       }
     }
     this->release();
@@ -455,7 +478,7 @@ class when_all_tuple_state final : public gather_state<std::tuple<stored_t<T>...
   std::tuple<stored_t<T>...> assemble() {
     std::exception_ptr first;
     [&]<std::size_t... I>(std::index_sequence<I...>) {
-      ((first = first ? first : state_of(std::get<I>(inputs_))->error()), ...);
+      ((first = first ? first : state_of(std::get<I>(inputs_))->take_error()), ...);
     }(std::index_sequence_for<T...>{});
     if (first) std::rethrow_exception(first);
     return [&]<std::size_t... I>(std::index_sequence<I...>) {
@@ -492,7 +515,7 @@ class when_all_vector_state final : public gather_state<std::vector<stored_t<T>>
 
   std::vector<stored_t<T>> assemble() {
     for (auto& f : inputs_) {
-      if (state_of(f)->error()) std::rethrow_exception(state_of(f)->error());
+      if (state_of(f)->failed()) std::rethrow_exception(state_of(f)->take_error());
     }
     std::vector<stored_t<T>> out;
     out.reserve(inputs_.size());

@@ -221,7 +221,6 @@ class pool final : public pool_base {
                                           std::invoke_result<Fn&, std::stop_token, std::decay_t<Args>&&...>,
                                           std::invoke_result<Fn&, std::decay_t<Args>&&...>>::type;
     auto* s = new detail::task_state<R, Fn, std::decay_t<Args>...>(std::forward<F>(fn), std::forward<Args>(args)...);
-    s->set_scheduler(this);
     future<R> result = detail_make_future<R>(s);
     detail::task t(detail::state_runner{s});
     if (!try_schedule(t)) throw pool_closed{};

@@ -16,6 +16,17 @@
 #define BOBBIN_TSAN 0
 #endif
 
+#if defined(__SANITIZE_ADDRESS__)
+#define BOBBIN_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define BOBBIN_ASAN 1
+#endif
+#endif
+#ifndef BOBBIN_ASAN
+#define BOBBIN_ASAN 0
+#endif
+
 namespace bobbin::detail {
 
 // 64 bytes on every x86-64 and most AArch64 parts; a constant (rather than
