@@ -31,7 +31,7 @@ class block_cache {
     list(const list&) = delete;
     list& operator=(const list&) = delete;
     ~list() {
-      while (head != nullptr) ::operator delete(std::exchange(head, head->next), Size);
+      while (head != nullptr) ::operator delete(std::exchange(head, head->next));
     }
   };
   static list& local() noexcept {
@@ -60,7 +60,7 @@ class block_cache {
         return;
       }
     }
-    ::operator delete(p, Size);
+    ::operator delete(p);
   }
 };
 
