@@ -194,3 +194,31 @@ TEST_CASE("when_all: the result future may be dropped before its inputs finish")
   release.count_down();
   p.wait_idle();  // ASan/LSan: nothing leaked, nothing used after free
 }
+
+TEST_CASE("future: dropped before its task runs, or cancelled and dropped: no leak, no use after free") {
+  bobbin::pool<> p({.threads = 1});
+  std::latch started(1), release(1);
+  p.post([&] {
+    started.count_down();
+    release.wait();
+  });
+  started.wait();
+  std::atomic<int> ran{0};
+  for (int i = 0; i < 100; ++i) {
+    auto dropped = p.submit([&] { return ran.fetch_add(1); });  // abandoned while queued
+    auto cancelled = p.submit([&] { return ran.fetch_add(100); });
+    CHECK(cancelled.cancel());  // dropped after cancel: the queued runner frees it later
+  }
+  {
+    auto taken = p.submit([] { return std::string(100, 'x'); });
+    auto moved_over = p.submit([] { return std::string(100, 'y'); });
+    taken = std::move(moved_over);  // the first state is abandoned by the assignment
+    release.count_down();
+    CHECK(taken.get() == std::string(100, 'y'));
+  }
+  p.wait_idle();
+  CHECK(ran == 100);
+  const auto s = p.stats();
+  CHECK(s.cancelled == 100);
+  CHECK(s.submitted == s.completed + s.cancelled);
+}

@@ -67,39 +67,69 @@ class state_base : public awaitable {
   bool try_register(waiter* w) noexcept final { return done_.try_register(w); }
   bool try_unregister(waiter* w) noexcept final { return done_.try_unregister(w); }
 
-  void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
-  void release() noexcept {
-    // A count of 1 (acquire) means the other owner is gone and its writes are visible:
-    // no RMW needed. Otherwise acq_rel: the last owner sees the other's writes.
-    if (refs_.load(std::memory_order_acquire) == 1 || refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) destroy();
-  }
+  // Ownership. The runner (producer) and the future (consumer) share the state. Normally
+  // no reference count is touched: the runner's last act is complete_and_leave(), whose
+  // exchange also tells it whether the consumer already left (then it destroys the
+  // state); a consumer that sees the state done destroys it (dispose()), and one that
+  // leaves early marks it abandoned (abandon()). Only after a successful cancel() by the
+  // consumer does the queued runner still hold a pointer to a done state: then both drop
+  // a reference (release()) and the last one destroys.
 
-  // The runner's side. Returns false if the state was cancelled first.
+  // The runner's side. Returns false if the consumer cancelled first: the runner must
+  // then release() and do nothing else.
   bool begin_run() noexcept {
     std::uint32_t expected = queued;
     return stage_.compare_exchange_strong(expected, running, std::memory_order_acq_rel, std::memory_order_acquire);
   }
 
-  // The future's side: cancels a task that has not started. True if it never will run.
+  // The runner's last access: publishes the result (value or error, written before).
+  void complete_and_leave() noexcept {
+    stage_.store(finished, std::memory_order_relaxed);
+    if (done_.complete()) destroy();
+  }
+
+  // The runner gives up a task it never started (pool teardown, shutdown_now).
+  void cancel_from_runner() noexcept {
+    if (begin_run()) {
+      error_ = std::make_exception_ptr(task_cancelled{});
+      complete_and_leave();
+    } else {
+      release();
+    }
+  }
+
+  // The consumer's side: cancels a task that has not started. True if it never will run.
   bool cancel_if_queued() noexcept {
     std::uint32_t expected = queued;
     if (!stage_.compare_exchange_strong(expected, cancelled, std::memory_order_acq_rel, std::memory_order_acquire)) {
       return false;
     }
     error_ = std::make_exception_ptr(task_cancelled{});
-    done_.complete();
+    (void)done_.complete();  // the consumer is here: nobody has abandoned it
     return true;
   }
 
-  void fail(std::exception_ptr e) noexcept {
-    error_ = std::move(e);
-    stage_.store(finished, std::memory_order_relaxed);
-    done_.complete();
+  // The consumer is done with a state it has seen done.
+  void dispose() noexcept {
+    if (stage_.load(std::memory_order_relaxed) == cancelled) {  // only the consumer sets it
+      release();
+    } else {
+      destroy();
+    }
   }
 
-  void finish() noexcept {
-    stage_.store(finished, std::memory_order_relaxed);
-    done_.complete();
+  // The consumer leaves, done or not.
+  void abandon() noexcept {
+    if (stage_.load(std::memory_order_relaxed) == cancelled) {
+      release();
+    } else if (!done_.abandon()) {
+      destroy();  // it completed meanwhile: the runner has left
+    }
+  }
+
+  void release() noexcept {
+    // acq_rel: the last owner sees every write of the other before it destroys.
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) destroy();
   }
 
   bool failed() const noexcept { return static_cast<bool>(error_); }
@@ -108,9 +138,11 @@ class state_base : public awaitable {
   // count on exceptions is invisible to ThreadSanitizer, which would otherwise see a free
   // on the runner's thread race with the handler's reads.
   std::exception_ptr take_error() noexcept { return std::move(error_); }
+  // The runner's failure, written before complete_and_leave() publishes it.
+  void set_error(std::exception_ptr e) noexcept { error_ = std::move(e); }
 
   // Runs the task this state belongs to (a submit's callable, a continuation); called by
-  // the queued runner. Must end with release() of the runner's reference.
+  // the queued runner. Ends with complete_and_leave() (or release() if cancelled).
   virtual void run() = 0;
   // Asks a running task to stop (its stop_token), if it has one.
   virtual void request_stop() noexcept {}
@@ -120,7 +152,7 @@ class state_base : public awaitable {
   ~state_base() = default;
   virtual void destroy() noexcept = 0;
 
-  std::atomic<std::uint32_t> refs_{2};  // the future and the runner
+  std::atomic<std::uint32_t> refs_{2};  // used only after a consumer's cancel()
   std::atomic<std::uint32_t> stage_{queued};
   completion done_;
   std::exception_ptr error_;
@@ -154,9 +186,8 @@ struct state_runner {
   using bobbin_cancel_hook = void;
   void operator()() const { state->run(); }
   void cancel() noexcept {
-    state->cancel_if_queued();
     last_task_outcome() = task_outcome::cancelled;
-    state->release();
+    state->cancel_from_runner();
   }
 };
 
@@ -177,14 +208,9 @@ void run_state(value_state<T>& s, Body&& body) noexcept {
   }
   // Completed after the catch block has ended: the runtime's own reference to the
   // exception is gone before the consumer may see (and free) it.
-  if (error) {
-    last_task_outcome() = task_outcome::failed;
-    s.fail(std::move(error));
-  } else {
-    last_task_outcome() = task_outcome::ok;
-    s.finish();
-  }
-  s.release();
+  last_task_outcome() = error ? task_outcome::failed : task_outcome::ok;
+  if (error) s.set_error(std::move(error));
+  s.complete_and_leave();
 }
 
 // The state of pool::submit(fn, args...): the callable and its arguments live in it.
@@ -246,7 +272,7 @@ class future {
   future(future&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
   future& operator=(future&& o) noexcept {
     if (this != &o) {
-      if (s_ != nullptr) s_->release();
+      if (s_ != nullptr) s_->abandon();
       s_ = std::exchange(o.s_, nullptr);
     }
     return *this;
@@ -254,7 +280,7 @@ class future {
   future(const future&) = delete;
   future& operator=(const future&) = delete;
   ~future() {
-    if (s_ != nullptr) s_->release();
+    if (s_ != nullptr) s_->abandon();
   }
 
   // True until get() or then() consumed the future (or it was moved from).
@@ -270,9 +296,9 @@ class future {
   // (task_cancelled if it never ran). Consumes the future.
   T get() {
     wait();
-    struct releaser {
+    struct disposer {
       detail::value_state<T>* s;
-      ~releaser() { s->release(); }
+      ~disposer() { s->dispose(); }
     } r{std::exchange(s_, nullptr)};
     if (r.s->failed()) std::rethrow_exception(r.s->take_error());
     if constexpr (std::is_void_v<T>) {
@@ -400,13 +426,13 @@ class continuation_state final : public value_state<U>, public waiter {
       } catch (...) {
         // Out of memory while queueing: run it here rather than lose it.
       }
-      (void)t.release();  // not queued: the runner's reference is used right here
+      t.forget();  // not queued: run it right here
     }
     run();
   }
 
   void destroy() noexcept override {
-    src_->release();
+    src_->dispose();  // the source completed before this state's runner was launched
     delete this;
   }
 
@@ -424,8 +450,7 @@ class gather_state : public value_state<Result> {
     static void on_done(waiter* w) noexcept { static_cast<link*>(w)->owner->arrive(); }
   };
 
-  // Two references: the future, and the gathering itself (dropped by the last arrival),
-  // so inputs may complete after the future was dropped.
+  // The last arrival is the producer: inputs may complete after the future was dropped.
   explicit gather_state(std::size_t n) : remaining_(n + 1) {}
 
   void arm(state_base& input, link& l) noexcept {
@@ -436,20 +461,18 @@ class gather_state : public value_state<Result> {
   void arrive() noexcept {
     // acq_rel: the last arrival sees every input's result.
     if (remaining_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
-    if (this->begin_run()) {  // else the future was cancelled meanwhile
-      std::exception_ptr error;
-      try {
-        this->set_from([this] { return static_cast<Derived*>(this)->assemble(); });
-      } catch (...) {
-        error = std::current_exception();
-      }
-      if (error) {
-        this->fail(std::move(error));
-      } else {
-        this->finish();
-      }
+    if (!this->begin_run()) {  // the future was cancelled meanwhile
+      this->release();
+      return;
     }
-    this->release();
+    std::exception_ptr error;
+    try {
+      this->set_from([this] { return static_cast<Derived*>(this)->assemble(); });
+    } catch (...) {
+      error = std::current_exception();
+    }
+    if (error) this->set_error(std::move(error));
+    this->complete_and_leave();
   }
 
   void run() override {}  // never queued

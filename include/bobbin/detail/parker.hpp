@@ -16,7 +16,11 @@
 //
 // Completion contract (one completer, at most one registered waiter at a time):
 // - complete() is called once; it publishes (release) everything written before it and
-//   notifies the waiter registered at that moment, if any.
+//   notifies the waiter registered at that moment, if any. It returns true if the
+//   consumer had abandoned the completion first (abandon() succeeded): the caller then
+//   owns whatever the consumer left behind.
+// - abandon() (consumer) succeeds iff complete() has not happened yet; afterwards the
+//   consumer never touches the completion again.
 // - try_register(w) fails iff already complete; try_unregister(w) fails iff complete()
 //   has taken w, in which case w is notified (or about to be): a parked owner must then
 //   wait for that notification before it reuses or destroys w.
@@ -32,7 +36,7 @@ namespace bobbin::detail {
 inline constexpr std::uint32_t wake_done = 1;  // a completion this thread waited for
 inline constexpr std::uint32_t wake_work = 2;  // the pool: work may be available
 
-struct waiter {
+struct alignas(4) waiter {
   void (*notify)(waiter*) noexcept;
 };
 
@@ -90,17 +94,28 @@ inline parker& this_thread_parker() noexcept {
 class completion {
   static constexpr std::uintptr_t pending = 0;
   static constexpr std::uintptr_t done_tag = 1;
+  static constexpr std::uintptr_t abandoned_tag = 2;  // waiters are at least 4-aligned
 
  public:
   bool done() const noexcept { return slot_.load(std::memory_order_acquire) == done_tag; }
 
-  void complete() noexcept {
-    // acq_rel: release publishes the result; acquire sees the waiter's registration.
+  [[nodiscard]] bool complete() noexcept {
+    // acq_rel: release publishes the result; acquire sees the waiter's registration (or
+    // everything the consumer did before abandoning).
     const std::uintptr_t old = slot_.exchange(done_tag, std::memory_order_acq_rel);
-    if (old != pending && old != done_tag) {
+    if (old == abandoned_tag) return true;
+    if (old != pending) {
       auto* w = reinterpret_cast<waiter*>(old);
       w->notify(w);
     }
+    return false;
+  }
+
+  bool abandon() noexcept {
+    std::uintptr_t expected = pending;
+    // release: the completer that finds the tag sees what the consumer did before.
+    return slot_.compare_exchange_strong(expected, abandoned_tag, std::memory_order_acq_rel,
+                                         std::memory_order_acquire);
   }
 
   bool try_register(waiter* w) noexcept {
