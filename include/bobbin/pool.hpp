@@ -171,6 +171,7 @@ struct single_writer_counter {
     // release: a reader that sees the new count sees what the worker did before it.
     v.store(v.load(std::memory_order_relaxed) + n, std::memory_order_release);
   }
+  void sub() noexcept { v.store(v.load(std::memory_order_relaxed) - 1, std::memory_order_release); }
   std::uint64_t get() const noexcept { return v.load(std::memory_order_acquire); }
 };
 
@@ -236,8 +237,13 @@ class pool final : public pool_base {
   // Queues t (taking it) and returns true, or returns false (t untouched) once closed.
   bool try_schedule(detail::task& t) override {
     if (worker* w = current_worker_of_this()) {
-      w->submitted.add();
-      w->deque.push(t.bytes());
+      w->submitted.add();  // before the task is visible: see balanced()
+      try {
+        w->deque.push(t.bytes());  // may grow the deque: std::bad_alloc
+      } catch (...) {
+        w->submitted.sub();
+        throw;
+      }
       t.forget();
       detail::asymmetric_fence::light();  // publish before looking for sleepers (see the top)
       wake_if_nobody_searching();
@@ -526,19 +532,15 @@ class pool final : public pool_base {
     chosen->park.unpark(detail::wake_work);
   }
 
-  void wake_all_sleepers() {
-    std::vector<std::size_t> all;
-    {
-      std::lock_guard lock(idle_mutex_);
-      all.swap(idle_stack_);
-      for (std::size_t i : all) {
-        workers_[i]->in_idle_stack = false;
-        sleepers_.fetch_sub(1, std::memory_order_seq_cst);
-        searching_.fetch_add(1, std::memory_order_seq_cst);
-      }
-      idle_stack_.reserve(workers_.size());
+  void wake_all_sleepers() noexcept {
+    std::lock_guard lock(idle_mutex_);
+    for (std::size_t i : idle_stack_) {
+      workers_[i]->in_idle_stack = false;
+      sleepers_.fetch_sub(1, std::memory_order_seq_cst);
+      searching_.fetch_add(1, std::memory_order_seq_cst);
+      workers_[i]->park.unpark(detail::wake_work);
     }
-    for (std::size_t i : all) workers_[i]->park.unpark(detail::wake_work);
+    idle_stack_.clear();
   }
 
   void wake_idle_waiters() {
@@ -579,7 +581,11 @@ class pool final : public pool_base {
       std::lock_guard lock(mutex_);
       const std::size_t avail = injection_.size();
       if (avail == 0) return false;
-      const std::size_t batch = std::min<std::size_t>(std::max<std::size_t>(1, avail / workers_.size()), 64);
+      // Never more than fits in w's deque as it is: the moves below must not allocate
+      // (a std::bad_alloc there would strand tasks taken out of the ring).
+      const std::size_t room = w.deque.capacity() - std::min(w.deque.capacity(), w.deque.size_approx() + 1);
+      const std::size_t batch =
+          std::min<std::size_t>({std::max<std::size_t>(1, avail / workers_.size()), std::size_t{64}, room + 1});
       first = injection_.pop();
       for (moved = 1; moved < batch; ++moved) {
         detail::task t = injection_.pop();
