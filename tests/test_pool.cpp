@@ -22,7 +22,7 @@
 
 using namespace std::chrono_literals;
 
-#define BOBBIN_POLICIES bobbin::work_stealing
+#define BOBBIN_POLICIES bobbin::work_stealing, bobbin::least_busy, bobbin::round_robin, bobbin::priority, bobbin::fifo
 
 namespace {
 
@@ -218,9 +218,13 @@ TEST_CASE_TEMPLATE("pool: wait_idle, shutdown from a worker of the same pool thr
 TEST_CASE_TEMPLATE("pool: bounded queue: submit blocks while full and resumes; nothing is lost" * doctest::timeout(60), P,
                    BOBBIN_POLICIES) {
   bobbin::pool<P> p({.threads = 1, .queue_capacity = 4});
-  std::latch release(1);
+  std::latch started(1), release(1);
   std::atomic<int> ran{0};
-  p.post([&] { release.wait(); });
+  p.post([&] {
+    started.count_down();
+    release.wait();
+  });
+  started.wait();  // the blocker no longer counts: it has started
   std::atomic<int> accepted{0};
   std::thread producer([&] {
     for (int i = 0; i < 100; ++i) {
@@ -228,12 +232,77 @@ TEST_CASE_TEMPLATE("pool: bounded queue: submit blocks while full and resumes; n
       accepted.fetch_add(1);
     }
   });
-  std::this_thread::sleep_for(50ms);
-  CHECK(accepted.load() <= 5);  // the first task may have left the queue already
+  const auto give_up = std::chrono::steady_clock::now() + 10s;
+  while (accepted.load() < 4 && std::chrono::steady_clock::now() < give_up) std::this_thread::sleep_for(1ms);
+  std::this_thread::sleep_for(20ms);
+  CHECK(accepted.load() == 4);  // four queued, the fifth waits
+  CHECK(ran.load() == 0);
   release.count_down();
   producer.join();
   p.wait_idle();
   CHECK(ran == 100);
+}
+
+TEST_CASE_TEMPLATE("pool: try_submit and try_post report full and leave the callable usable", P, BOBBIN_POLICIES) {
+  bobbin::pool<P> p({.threads = 1, .queue_capacity = 2});
+  std::latch started(1), release(1);
+  p.post([&] {
+    started.count_down();
+    release.wait();
+  });
+  started.wait();
+  auto payload = std::make_unique<int>(7);
+  auto fn = [q = std::move(payload)] { return *q; };
+  auto a = p.try_submit([] { return 1; });
+  auto b = p.try_submit([] { return 2; });
+  REQUIRE(a.has_value());
+  REQUIRE(b.has_value());
+  auto c = p.try_submit(std::move(fn));
+  CHECK_FALSE(c.has_value());
+  CHECK(fn() == 7);  // not moved from
+  std::string text = "kept";
+  CHECK_FALSE(p.try_post([](const std::string&) {}, std::move(text)));
+  CHECK(text == "kept");
+  release.count_down();
+  CHECK(a->get() == 1);
+  CHECK(b->get() == 2);
+  p.wait_idle();
+  auto d = p.try_submit(std::move(fn));
+  REQUIRE(d.has_value());
+  CHECK(d->get() == 7);
+  p.shutdown();
+  CHECK_THROWS_AS((void)p.try_submit([] { return 0; }), bobbin::pool_closed);
+  CHECK_THROWS_AS((void)p.try_post([] {}), bobbin::pool_closed);
+}
+
+TEST_CASE_TEMPLATE("pool: a producer blocked on a full queue is released by shutdown" * doctest::timeout(60), P,
+                   BOBBIN_POLICIES) {
+  bobbin::pool<P> p({.threads = 1, .queue_capacity = 1});
+  std::latch started(1), release(1);
+  p.post([&] {
+    started.count_down();
+    release.wait();
+  });
+  started.wait();
+  p.post([] {});  // fills the queue
+  std::atomic<bool> refused{false};
+  std::thread producer([&] {
+    try {
+      p.post([] {});  // blocks: the queue is full
+    } catch (const bobbin::pool_closed&) {
+      refused = true;
+    }
+  });
+  std::this_thread::sleep_for(20ms);
+  std::thread stopper([&] { p.shutdown(); });
+  std::this_thread::sleep_for(20ms);
+  release.count_down();
+  producer.join();
+  stopper.join();
+  // Either it got in before the close (and ran) or it was refused; never lost, never stuck.
+  const auto s = p.stats();
+  CHECK(s.submitted == s.completed);
+  CHECK((refused.load() || s.submitted == 3));
 }
 
 TEST_CASE_TEMPLATE("pool: an idle pool sleeps (CPU time over 200 ms stays under 10 ms)" * doctest::timeout(30), P,

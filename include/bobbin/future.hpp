@@ -92,6 +92,7 @@ class state_base : public awaitable {
   void cancel_from_runner() noexcept {
     if (begin_run()) {
       error_ = std::make_exception_ptr(task_cancelled{});
+      run_before_publish();
       complete_and_leave();
     } else {
       release();
@@ -210,6 +211,7 @@ void run_state(value_state<T>& s, Body&& body) noexcept {
   // exception is gone before the consumer may see (and free) it.
   last_task_outcome() = error ? task_outcome::failed : task_outcome::ok;
   if (error) s.set_error(std::move(error));
+  run_before_publish();
   s.complete_and_leave();
 }
 

@@ -1,18 +1,32 @@
 #pragma once
-// Scheduling policies: tags that select how bobbin::pool<Policy> places and finds tasks.
-// All of them plug into the one worker loop of pool.hpp.
+// Scheduling policies for bobbin::pool<Policy>; one header each under policy/, all plugged
+// into the pool's one worker loop (see policy/common.hpp for what a policy provides).
+//
+//   work_stealing  per-worker deques, idle workers steal (the default)
+//   least_busy     each task to the worker with the fewest queued + running tasks
+//   round_robin    each task to the next worker in turn
+//   priority       one queue, higher task_options::priority first, FIFO within a level
+//   fifo           one queue, first in first out
 
-#include <type_traits>
+#include <concepts>
+#include <cstddef>
+
+#include "policy/fifo.hpp"
+#include "policy/least_busy.hpp"
+#include "policy/priority.hpp"
+#include "policy/round_robin.hpp"
+#include "policy/work_stealing.hpp"
 
 namespace bobbin {
 
-// Per-worker Chase-Lev deques: a worker pushes and pops its own tasks LIFO (hot caches,
-// depth-first fork-join); an idle worker steals FIFO from a random victim (the oldest,
-// usually largest, piece of work). Tasks from threads outside the pool enter through a
-// shared injection queue, from which workers take batches. The default.
-struct work_stealing {};
-
 template <class P>
-concept policy = std::is_same_v<P, work_stealing>;
+concept policy = requires(typename P::queues& q, const typename P::queues& cq, detail::task& t, detail::pop_info& info,
+                          std::size_t w) {
+  { q.push(t, task_options{}, w) } -> std::same_as<std::size_t>;
+  { q.pop(w, t, info) } -> std::same_as<bool>;
+  { cq.has_work_for(w) } -> std::same_as<bool>;
+  q.finished(w);
+  { P::queues::targeted } -> std::convertible_to<bool>;
+} && std::constructible_from<typename P::queues, std::size_t, const pool_options&>;
 
 }  // namespace bobbin

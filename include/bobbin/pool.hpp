@@ -2,37 +2,45 @@
 // bobbin::pool<Policy>: a pool of worker threads with a task queue and futures.
 //
 // Contract:
-// - submit/post/try_schedule, stats(), size() may be called from any thread, including
-//   the pool's own workers (nested fork-join). wait_idle/shutdown/shutdown_now may be
-//   called from any thread but a worker of the same pool (std::logic_error: it would wait
-//   for itself).
+// - submit/post/try_submit/try_post, stats(), size() may be called from any thread,
+//   including the pool's own workers (nested fork-join). wait_idle/shutdown/shutdown_now
+//   may be called from any thread but a worker of the same pool (std::logic_error: it
+//   would wait for itself).
 // - Every accepted task runs exactly once, or, after shutdown_now() or future::cancel(),
 //   is cancelled exactly once (its future throws task_cancelled). Nothing accepted is lost,
 //   including by the destructor, which behaves like shutdown().
 // - Tasks submitted by the pool's own workers are accepted until the pool has stopped
-//   (so a fork-join computation in flight completes during shutdown()); tasks from other
-//   threads are refused with pool_closed once shutdown has begun.
+//   (so a fork-join computation in flight completes during shutdown()) and never wait for
+//   queue_capacity; tasks from other threads are refused with pool_closed once shutdown
+//   has begun, and wait (submit/post) or are refused (try_*) while the queue is full.
 //
-// How (work_stealing):
-// - Each worker owns a Chase-Lev deque (detail/deque.hpp). Its own submissions go there;
-//   outside submissions go to one mutex-protected injection ring, from which a worker
-//   takes a batch into its deque (one lock per batch, not per task).
+// How:
+// - One worker loop (work()) for every policy. The policy (policy/*.hpp) decides where a
+//   task goes and which task a worker takes next; the pool owns the threads, the counters,
+//   sleeping and waking, capacity and shutdown.
 // - Wake-ups (after Go's and Tokio's schedulers): `searching_` counts workers that are
 //   awake and looking for work; `sleepers_` those parked on the idle stack. Whoever makes
-//   work available issues a fence and wakes one sleeper only if nobody is
-//   searching; the woken worker counts as searching from the moment it is chosen, so a
-//   burst of submissions wakes one worker, not one per task. A searcher that finds work
-//   and was the last one wakes the next sleeper, so parallelism ramps up. A worker about
-//   to sleep pushes itself on the idle stack, stops searching (seq_cst RMWs), fences, then
-//   looks at every queue once more: with the producer's fence this is the Dekker pattern,
-//   so either the producer sees the sleeper or the sleeper sees the work. No lost
-//   wake-ups, and an idle pool sleeps in futex_wait. The fences are asymmetric
-//   (detail/asymmetric_fence.hpp): the producer's, paid per task, is a compiler barrier;
-//   the sleeper's, paid per sleep, is a membarrier() system call.
+//   work available issues a fence and, if any worker may take it, wakes one sleeper only
+//   if nobody is searching; the woken worker counts as searching from the moment it is
+//   chosen, so a burst of submissions wakes one worker, not one per task. A searcher that
+//   finds work and was the last one wakes the next sleeper, so parallelism ramps up. If
+//   the policy gives the task to one worker, that worker is woken if it sleeps. A worker
+//   about to sleep pushes itself on the idle stack, stops searching (seq_cst RMWs),
+//   fences, then asks the policy once more for work: with the producer's fence this is
+//   the Dekker pattern, so either the producer sees the sleeper or the sleeper sees the
+//   work. No lost wake-ups, and an idle pool sleeps in futex_wait. The fences are
+//   asymmetric (detail/asymmetric_fence.hpp): the producer's, paid per task, is a compiler
+//   barrier; the sleeper's, paid per sleep, is a membarrier() system call.
 // - wait_idle() compares per-worker single-writer counters: the sum of finished tasks,
 //   read first (acquire), equals the sum of submitted ones, read second. A task is counted
 //   as submitted before it is visible and as finished after it ran, so equality means
-//   every task accepted before the call has finished (see balanced()).
+//   every task accepted before the call has finished (see balanced()). An outside
+//   submission is counted (one seq_cst RMW) before it checks `closed_`; shutdown sets
+//   `closed_` (seq_cst) before it waits for balance, so a submission is either refused or
+//   waited for.
+// - queue_capacity (opt-in) is a count of queued outside tasks under a mutex: taken before
+//   a task is built (so a refused try_* moves nothing), given back when a worker takes
+//   the task off the policy's queue.
 
 #include <algorithm>
 #include <atomic>
@@ -60,34 +68,19 @@
 
 #include "detail/asymmetric_fence.hpp"
 #include "detail/config.hpp"
-#include "detail/deque.hpp"
 #include "detail/hooks.hpp"
 #include "detail/parker.hpp"
 #include "detail/task.hpp"
 #include "errors.hpp"
 #include "future.hpp"
+#include "options.hpp"
 #include "policies.hpp"
 
 namespace bobbin {
 
-struct pool_options {
-  std::size_t threads = 0;         // 0: std::thread::hardware_concurrency()
-  std::size_t queue_capacity = 0;  // outside submissions queued at most; 0: unbounded
-  std::string name = "bobbin";     // threads are named name-0, name-1, ...
-  std::function<void(std::size_t)> on_thread_start = {};  // called on each worker, with its index
-  std::function<void(std::size_t)> on_thread_stop = {};
-  // An exception escaping a detached (post) task. Default: counted in stats().failed and
-  // the first one printed to stderr.
-  std::function<void(std::exception_ptr)> on_error = {};
-};
-
-struct task_options {
-  int priority = 0;  // used by the priority policy; higher runs first
-};
-
 struct worker_stats {
   std::uint64_t tasks_run = 0;     // finished on this worker (completed + failed + cancelled)
-  std::uint64_t tasks_stolen = 0;  // taken from another worker's deque
+  std::uint64_t tasks_stolen = 0;  // taken from another worker's queue
 };
 
 struct pool_stats {
@@ -107,16 +100,53 @@ class pool_base : public detail::scheduler {
  public:
   virtual std::size_t size() const noexcept = 0;
 
-  // Runs fn(args...) detached. Throws pool_closed once the pool refuses work.
+  // Runs fn(args...) detached. From outside the pool, blocks while the queue is at
+  // queue_capacity. Throws pool_closed once the pool refuses work.
   template <class F, class... Args>
     requires(!std::is_same_v<std::decay_t<F>, task_options>)
   void post(F&& fn, Args&&... args) {
+    post(task_options{}, std::forward<F>(fn), std::forward<Args>(args)...);
+  }
+  template <class F, class... Args>
+  void post(const task_options& o, F&& fn, Args&&... args) {
+    if (reserve(true) == admission::closed) throw pool_closed{};
     detail::task t(make_detached(std::forward<F>(fn), std::forward<Args>(args)...));
-    if (!try_schedule(t)) throw pool_closed{};
+    if (!admit(t, o)) throw pool_closed{};
+  }
+
+  // Like post(), but returns false instead of waiting when the queue is full, leaving
+  // fn and args untouched (not moved from). Throws pool_closed once the pool refuses work.
+  template <class F, class... Args>
+    requires(!std::is_same_v<std::decay_t<F>, task_options>)
+  bool try_post(F&& fn, Args&&... args) {
+    return try_post(task_options{}, std::forward<F>(fn), std::forward<Args>(args)...);
+  }
+  template <class F, class... Args>
+  bool try_post(const task_options& o, F&& fn, Args&&... args) {
+    const admission a = reserve(false);
+    if (a == admission::closed) throw pool_closed{};
+    if (a == admission::full) return false;
+    detail::task t(make_detached(std::forward<F>(fn), std::forward<Args>(args)...));
+    if (!admit(t, o)) throw pool_closed{};
+    return true;
+  }
+
+  // detail::scheduler: queues t (taking it), or returns false (t untouched) once closed.
+  bool try_schedule(detail::task& t) override {
+    if (reserve(true) == admission::closed) return false;
+    return admit(t, task_options{});
   }
 
  protected:
+  enum class admission { accepted, full, closed };
+
   ~pool_base() = default;
+
+  // Step 1 of a submission: a thread outside the pool, with a bounded queue, takes a
+  // place in it (waiting for one if `block`), so a refused try_* has moved nothing yet.
+  virtual admission reserve(bool block) = 0;
+  // Step 2: queue t. False (t untouched, the place given back) if the pool closed since.
+  virtual bool admit(detail::task& t, const task_options& o) = 0;
 
   template <class F, class... Args>
   static auto make_detached(F&& fn, Args&&... args) {
@@ -131,38 +161,6 @@ class pool_base : public detail::scheduler {
 };
 
 namespace detail {
-
-// The outside-submission queue: a growable ring of tasks, guarded by the pool's mutex.
-class injection_ring {
- public:
-  injection_ring() : buf_(1024) {}
-  std::size_t size() const noexcept { return count_; }
-  void push(task& t) {
-    if (count_ == buf_.size()) grow();
-    buf_[(head_ + count_) & (buf_.size() - 1)] = t.release();
-    ++count_;
-  }
-  task pop() noexcept {
-    task t = task::adopt(buf_[head_]);
-    head_ = (head_ + 1) & (buf_.size() - 1);
-    --count_;
-    return t;
-  }
-  ~injection_ring() {
-    while (count_ > 0) pop();  // cancels what was never run
-  }
-
- private:
-  void grow() {
-    std::vector<task::raw> bigger(buf_.size() * 2);
-    for (std::size_t i = 0; i < count_; ++i) bigger[i] = buf_[(head_ + i) & (buf_.size() - 1)];
-    buf_.swap(bigger);
-    head_ = 0;
-  }
-  std::vector<task::raw> buf_;
-  std::size_t head_ = 0;
-  std::size_t count_ = 0;
-};
 
 // A counter with one writer (its worker) and any number of readers: no RMW needed.
 struct single_writer_counter {
@@ -179,14 +177,17 @@ struct single_writer_counter {
 
 template <policy Policy = work_stealing>
 class pool final : public pool_base {
+  using queues_type = typename Policy::queues;
+
  public:
-  explicit pool(pool_options options = {}) : options_(std::move(options)) {
+  explicit pool(pool_options options = {})
+      : options_(std::move(options)),
+        threads_(options_.threads != 0 ? options_.threads : std::max(1u, std::thread::hardware_concurrency())),
+        queues_(threads_, options_) {
     detail::asymmetric_fence::init();
-    std::size_t n = options_.threads != 0 ? options_.threads : std::thread::hardware_concurrency();
-    if (n == 0) n = 1;
-    workers_.reserve(n);
-    for (std::size_t i = 0; i < n; ++i) workers_.push_back(std::make_unique<worker>(*this, i));
-    idle_stack_.reserve(n);
+    workers_.reserve(threads_);
+    for (std::size_t i = 0; i < threads_; ++i) workers_.push_back(std::make_unique<worker>(*this, i));
+    idle_stack_.reserve(threads_);
     try {
       for (auto& w : workers_) w->thread = std::thread([this, wp = w.get()] { thread_main(*wp); });
     } catch (...) {
@@ -201,72 +202,41 @@ class pool final : public pool_base {
   // Like shutdown(): every accepted task runs first.
   ~pool() { shutdown(); }
 
-  std::size_t size() const noexcept override { return workers_.size(); }
-  std::size_t concurrency() const noexcept override { return workers_.size(); }
+  std::size_t size() const noexcept override { return threads_; }
+  std::size_t concurrency() const noexcept override { return threads_; }
 
   // Runs fn(args...) on the pool; returns its future. If fn takes a std::stop_token first,
-  // it gets one, requested by future::cancel() and shutdown_now().
+  // it gets one, requested by future::cancel() and shutdown_now(). From outside the pool,
+  // blocks while the queue is at queue_capacity.
   template <class F, class... Args>
-    requires std::is_invocable_v<std::decay_t<F>&, std::decay_t<Args>&&...> ||
-             std::is_invocable_v<std::decay_t<F>&, std::stop_token, std::decay_t<Args>&&...>
+    requires(!std::is_same_v<std::decay_t<F>, task_options>)
   auto submit(F&& fn, Args&&... args) {
     return submit(task_options{}, std::forward<F>(fn), std::forward<Args>(args)...);
   }
-
   template <class F, class... Args>
-    requires std::is_invocable_v<std::decay_t<F>&, std::decay_t<Args>&&...> ||
-             std::is_invocable_v<std::decay_t<F>&, std::stop_token, std::decay_t<Args>&&...>
-  auto submit(task_options, F&& fn, Args&&... args) {
-    using Fn = std::decay_t<F>;
-    using R = typename std::conditional_t<std::is_invocable_v<Fn&, std::stop_token, std::decay_t<Args>&&...>,
-                                          std::invoke_result<Fn&, std::stop_token, std::decay_t<Args>&&...>,
-                                          std::invoke_result<Fn&, std::decay_t<Args>&&...>>::type;
-    auto* s = new detail::task_state<R, Fn, std::decay_t<Args>...>(std::forward<F>(fn), std::forward<Args>(args)...);
-    future<R> result = detail_make_future<R>(s);
-    detail::task t(detail::state_runner{s});
-    if (!try_schedule(t)) throw pool_closed{};
-    return result;
+  auto submit(const task_options& o, F&& fn, Args&&... args) {
+    if (reserve(true) == admission::closed) throw pool_closed{};
+    return submit_reserved(o, std::forward<F>(fn), std::forward<Args>(args)...);
   }
 
+  // Like submit(), but returns an empty optional instead of waiting when the queue is
+  // full, leaving fn and args untouched (not moved from).
   template <class F, class... Args>
-  void post(task_options, F&& fn, Args&&... args) {
-    pool_base::post(std::forward<F>(fn), std::forward<Args>(args)...);
+    requires(!std::is_same_v<std::decay_t<F>, task_options>)
+  auto try_submit(F&& fn, Args&&... args) {
+    return try_submit(task_options{}, std::forward<F>(fn), std::forward<Args>(args)...);
   }
+  template <class F, class... Args>
+  auto try_submit(const task_options& o, F&& fn, Args&&... args)
+      -> std::optional<decltype(submit(o, std::forward<F>(fn), std::forward<Args>(args)...))> {
+    const admission a = reserve(false);
+    if (a == admission::closed) throw pool_closed{};
+    if (a == admission::full) return std::nullopt;
+    return submit_reserved(o, std::forward<F>(fn), std::forward<Args>(args)...);
+  }
+
   using pool_base::post;
-
-  // Queues t (taking it) and returns true, or returns false (t untouched) once closed.
-  bool try_schedule(detail::task& t) override {
-    if (worker* w = current_worker_of_this()) {
-      w->submitted.add();  // before the task is visible: see balanced()
-      try {
-        w->deque.push(t.bytes());  // may grow the deque: std::bad_alloc
-      } catch (...) {
-        w->submitted.sub();
-        throw;
-      }
-      t.forget();
-      detail::asymmetric_fence::light();  // publish before looking for sleepers (see the top)
-      wake_if_nobody_searching();
-      return true;
-    }
-    {
-      std::unique_lock lock(mutex_);
-      if (options_.queue_capacity != 0) {
-        while (!closed_ && injection_.size() >= options_.queue_capacity) {
-          ++blocked_producers_;
-          not_full_.wait(lock);
-          --blocked_producers_;
-        }
-      }
-      if (closed_) return false;
-      injection_.push(t);
-      external_submitted_.store(external_submitted_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
-      injection_size_.store(injection_.size(), std::memory_order_relaxed);
-    }
-    detail::asymmetric_fence::light();
-    wake_if_nobody_searching();
-    return true;
-  }
+  using pool_base::try_post;
 
   // Blocks until every task accepted before the call has finished (queues empty, no task
   // running). Sleeps while it waits.
@@ -355,35 +325,22 @@ class pool final : public pool_base {
 
  private:
   struct worker final : detail::worker_hook {
-    worker(pool& p, std::size_t i) : owner_pool(p), idx(i), rng(static_cast<std::uint32_t>(i) * 2654435761u + 1u) {}
+    worker(pool& p, std::size_t i) : owner_pool(p), idx(i) {}
     worker(const worker&) = delete;
     worker& operator=(const worker&) = delete;
-    ~worker() {
-      detail::task t;
-      while (deque.pop(t.bytes())) t.reset();  // only tasks that never ran: cancels them
-    }
 
     void help_until(detail::awaitable& a) override { owner_pool.work(*this, &a); }
     detail::scheduler& owner() noexcept override { return owner_pool; }
     std::size_t index() const noexcept override { return idx; }
     std::stop_token stop_token() const noexcept override { return owner_pool.stop_source_.get_token(); }
 
-    std::uint32_t next_random() noexcept {
-      rng ^= rng << 13;
-      rng ^= rng >> 17;
-      rng ^= rng << 5;
-      return rng;
-    }
-
     pool& owner_pool;
     const std::size_t idx;
-    std::uint32_t rng;
     std::thread thread;
-    bool in_idle_stack = false;  // guarded by idle_mutex_
-
-    detail::ws_deque<detail::task::raw> deque;
+    bool in_idle_stack = false;       // guarded by idle_mutex_
+    std::atomic<bool> sleeping{false};  // on the idle stack; read by targeted wake-ups
     detail::parker park;
-    // Written by this worker only.
+    // Written by this worker only, on their own cache lines.
     alignas(detail::cache_line) detail::single_writer_counter submitted;
     detail::single_writer_counter completed;
     detail::single_writer_counter failed;
@@ -391,6 +348,90 @@ class pool final : public pool_base {
     detail::single_writer_counter stolen;
     std::atomic<std::uint64_t> running{0};  // nesting depth of tasks running on this worker
   };
+
+  template <class F, class... Args>
+  auto submit_reserved(const task_options& o, F&& fn, Args&&... args) {
+    using Fn = std::decay_t<F>;
+    static_assert(std::is_invocable_v<Fn&, std::decay_t<Args>&&...> ||
+                      std::is_invocable_v<Fn&, std::stop_token, std::decay_t<Args>&&...>,
+                  "bobbin::pool::submit: fn cannot be called with these arguments (as rvalues), with or "
+                  "without a leading std::stop_token");
+    using R = typename std::conditional_t<std::is_invocable_v<Fn&, std::stop_token, std::decay_t<Args>&&...>,
+                                          std::invoke_result<Fn&, std::stop_token, std::decay_t<Args>&&...>,
+                                          std::invoke_result<Fn&, std::decay_t<Args>&&...>>::type;
+    detail::value_state<R>* s;
+    try {
+      s = new detail::task_state<R, Fn, std::decay_t<Args>...>(std::forward<F>(fn), std::forward<Args>(args)...);
+    } catch (...) {
+      release_place();
+      throw;
+    }
+    future<R> result = detail_make_future<R>(s);
+    detail::task t(detail::state_runner{s});
+    if (!admit(t, o)) throw pool_closed{};
+    return result;
+  }
+
+  admission reserve(bool block) override {
+    if (options_.queue_capacity == 0 || current_worker_of_this() != nullptr) return admission::accepted;
+    std::unique_lock lock(capacity_mutex_);
+    while (outside_queued_ >= options_.queue_capacity) {
+      if (closed_.load(std::memory_order_relaxed)) return admission::closed;
+      if (!block) return admission::full;
+      ++blocked_producers_;
+      not_full_.wait(lock);
+      --blocked_producers_;
+    }
+    ++outside_queued_;
+    return admission::accepted;
+  }
+
+  void release_place(std::size_t n = 1) {
+    if (options_.queue_capacity == 0 || n == 0) return;
+    bool notify;
+    {
+      std::lock_guard lock(capacity_mutex_);
+      outside_queued_ -= n;
+      notify = blocked_producers_ != 0;
+    }
+    if (notify) not_full_.notify_all();
+  }
+
+  bool admit(detail::task& t, const task_options& o) override {
+    std::size_t target;
+    if (worker* w = current_worker_of_this()) {
+      w->submitted.add();  // before the task is visible: see balanced()
+      try {
+        target = queues_.push(t, o, w->idx);  // may throw std::bad_alloc, t untouched
+      } catch (...) {
+        w->submitted.sub();
+        throw;
+      }
+    } else {
+      // Counted before it is visible, then checked against closed_ (see the top).
+      external_submitted_.fetch_add(1, std::memory_order_seq_cst);
+      try {
+        if (closed_.load(std::memory_order_seq_cst)) {
+          withdraw_outside();
+          return false;
+        }
+        target = queues_.push(t, o, detail::outside);
+      } catch (...) {
+        withdraw_outside();
+        throw;
+      }
+    }
+    detail::asymmetric_fence::light();  // publish before looking for sleepers (see the top)
+    wake(target);
+    return true;
+  }
+
+  // An outside submission counted but not queued after all.
+  void withdraw_outside() {
+    external_submitted_.fetch_sub(1, std::memory_order_seq_cst);
+    release_place();
+    if (idle_waiter_count_.load(std::memory_order_seq_cst) != 0) wake_idle_waiters();
+  }
 
   struct thread_binding {
     const pool* owner = nullptr;
@@ -445,7 +486,7 @@ class pool final : public pool_base {
         if (searching) {
           searching = false;
           // The last searcher found work: there may be more, let another look.
-          if (searching_.fetch_sub(1, std::memory_order_seq_cst) == 1) wake_if_nobody_searching();
+          if (searching_.fetch_sub(1, std::memory_order_seq_cst) == 1) wake_any();
         }
         run(w, t);
         spins = 0;
@@ -468,7 +509,15 @@ class pool final : public pool_base {
       spins = 0;
       searching = sleep(w, a);
     }
-    if (searching && searching_.fetch_sub(1, std::memory_order_seq_cst) == 1) wake_if_nobody_searching();
+    if (searching && searching_.fetch_sub(1, std::memory_order_seq_cst) == 1) wake_any();
+  }
+
+  bool find_task(worker& w, detail::task& t) {
+    detail::pop_info info;
+    const bool found = queues_.pop(w.idx, t, info);
+    if (info.outside_taken != 0) release_place(info.outside_taken);
+    if (info.stolen) w.stolen.add();
+    return found;
   }
 
   // Parks w until new work may exist, `a` completes, or the pool stops. Called while
@@ -483,6 +532,7 @@ class pool final : public pool_base {
       std::lock_guard lock(idle_mutex_);
       idle_stack_.push_back(w.idx);
       w.in_idle_stack = true;
+      w.sleeping.store(true, std::memory_order_seq_cst);
       sleepers_.fetch_add(1, std::memory_order_seq_cst);
     }
     searching_.fetch_sub(1, std::memory_order_seq_cst);
@@ -490,8 +540,8 @@ class pool final : public pool_base {
     // Pairs with the light() of whoever published work (see the top and
     // detail/asymmetric_fence.hpp); then the last look: sleep only if there is nothing to do.
     detail::asymmetric_fence::heavy();
-    const bool nothing =
-        !work_visible() && (a != nullptr ? !a->done() : !stopping_.load(std::memory_order_seq_cst));
+    const bool nothing = !queues_.has_work_for(w.idx) &&
+                         (a != nullptr ? !a->done() : !stopping_.load(std::memory_order_seq_cst));
     if (nothing) w.park.park();
     bool chosen;
     {
@@ -502,44 +552,53 @@ class pool final : public pool_base {
         w.in_idle_stack = false;
         sleepers_.fetch_sub(1, std::memory_order_seq_cst);
       }
+      w.sleeping.store(false, std::memory_order_relaxed);
     }
     if (a != nullptr && !a->try_unregister(&w.park)) w.park.wait_for(detail::wake_done);
     return chosen;
   }
 
-  bool work_visible() const noexcept {
-    if (injection_size_.load(std::memory_order_seq_cst) != 0) return true;
-    for (const auto& v : workers_) {
-      if (!v->deque.empty_approx()) return true;
+  // Called after making work visible and a fence.
+  void wake(std::size_t target) {
+    if constexpr (queues_type::targeted) {
+      wake_worker(target);
+    } else {
+      wake_any();
     }
-    return false;
   }
 
-  // Called after making work visible and a seq_cst fence (or RMW).
-  void wake_if_nobody_searching() {
+  // Any worker may take the work: wake one sleeper, unless somebody is already searching.
+  void wake_any() {
+    if constexpr (queues_type::targeted) return;  // nobody else could take it
     if (searching_.load(std::memory_order_seq_cst) != 0) return;
     if (sleepers_.load(std::memory_order_seq_cst) == 0) return;
-    worker* chosen = nullptr;
-    {
-      std::lock_guard lock(idle_mutex_);
-      if (idle_stack_.empty() || searching_.load(std::memory_order_relaxed) != 0) return;
-      chosen = workers_[idle_stack_.back()].get();
-      idle_stack_.pop_back();
-      chosen->in_idle_stack = false;
-      sleepers_.fetch_sub(1, std::memory_order_seq_cst);
-      searching_.fetch_add(1, std::memory_order_seq_cst);  // on the chosen worker's behalf
-    }
-    chosen->park.unpark(detail::wake_work);
+    std::lock_guard lock(idle_mutex_);
+    if (idle_stack_.empty() || searching_.load(std::memory_order_relaxed) != 0) return;
+    unpark_locked(*workers_[idle_stack_.back()]);
+    idle_stack_.pop_back();
+  }
+
+  // Only worker k may take the work: wake it if it sleeps.
+  void wake_worker(std::size_t k) {
+    worker& w = *workers_[k];
+    if (!w.sleeping.load(std::memory_order_seq_cst)) return;
+    std::lock_guard lock(idle_mutex_);
+    if (!w.in_idle_stack) return;
+    idle_stack_.erase(std::find(idle_stack_.begin(), idle_stack_.end(), k));
+    unpark_locked(w);
+  }
+
+  // With idle_mutex_ held, for a worker on the idle stack (the caller removes it).
+  void unpark_locked(worker& w) noexcept {
+    w.in_idle_stack = false;
+    sleepers_.fetch_sub(1, std::memory_order_seq_cst);
+    searching_.fetch_add(1, std::memory_order_seq_cst);  // on the chosen worker's behalf
+    w.park.unpark(detail::wake_work);
   }
 
   void wake_all_sleepers() noexcept {
     std::lock_guard lock(idle_mutex_);
-    for (std::size_t i : idle_stack_) {
-      workers_[i]->in_idle_stack = false;
-      sleepers_.fetch_sub(1, std::memory_order_seq_cst);
-      searching_.fetch_add(1, std::memory_order_seq_cst);
-      workers_[i]->park.unpark(detail::wake_work);
-    }
+    for (std::size_t i : idle_stack_) unpark_locked(*workers_[i]);
     idle_stack_.clear();
   }
 
@@ -550,65 +609,17 @@ class pool final : public pool_base {
     idle_waiters_.clear();
   }
 
-  // Fills the empty task `t` with the next task for w; false if there is none.
-  bool find_task(worker& w, detail::task& t) {
-    if (w.deque.pop(t.bytes())) return true;
-    if (injection_size_.load(std::memory_order_relaxed) != 0 && take_injected(w, t)) return true;
-    const std::size_t n = workers_.size();
-    if (n > 1) {
-      const std::size_t start = w.next_random() % n;
-      for (std::size_t k = 0; k < n; ++k) {
-        worker& victim = *workers_[(start + k) % n];
-        if (&victim == &w) continue;
-        auto r = victim.deque.steal(t.bytes());
-        if (r == detail::steal_status::lost_race) r = victim.deque.steal(t.bytes());
-        if (r == detail::steal_status::success) {
-          w.stolen.add();
-          return true;
-        }
-      }
-    }
-    t.forget();  // the bytes may hold a torn copy: not ours
-    return false;
-  }
-
-  // Takes a batch from the injection ring: one task to run, the rest into w's deque,
-  // where other workers can steal them.
-  bool take_injected(worker& w, detail::task& first) {
-    std::size_t moved = 0;
-    bool producers_blocked;
-    {
-      std::lock_guard lock(mutex_);
-      const std::size_t avail = injection_.size();
-      if (avail == 0) return false;
-      // Never more than fits in w's deque as it is: the moves below must not allocate
-      // (a std::bad_alloc there would strand tasks taken out of the ring).
-      const std::size_t room = w.deque.capacity() - std::min(w.deque.capacity(), w.deque.size_approx() + 1);
-      const std::size_t batch =
-          std::min<std::size_t>({std::max<std::size_t>(1, avail / workers_.size()), std::size_t{64}, room + 1});
-      first = injection_.pop();
-      for (moved = 1; moved < batch; ++moved) {
-        detail::task t = injection_.pop();
-        w.deque.push(t.bytes());
-        t.forget();
-      }
-      injection_size_.store(injection_.size(), std::memory_order_relaxed);
-      producers_blocked = blocked_producers_ != 0;
-    }
-    if (producers_blocked) not_full_.notify_all();
-    if (moved > 1) {
-      detail::asymmetric_fence::light();
-      wake_if_nobody_searching();
-    }
-    return true;
-  }
-
   void run(worker& w, detail::task& t) {
     w.running.store(w.running.load(std::memory_order_relaxed) + 1, std::memory_order_release);
     // A future's runner reports its own outcome here; nested runs (helping) restore ours.
     detail::task_outcome& slot = detail::last_task_outcome();
     const detail::task_outcome outer = slot;
     slot = detail::task_outcome::ok;
+    // The policy hears that the task ended before its result is published (see
+    // detail::before_publish), or after it ran if it publishes nothing.
+    [[maybe_unused]] detail::before_publish_hook& hook = detail::before_publish();
+    [[maybe_unused]] const detail::before_publish_hook outer_hook = hook;
+    if constexpr (counts_running) hook = {&policy_finished, this, w.idx};
     if (cancelling_.load(std::memory_order_relaxed)) {
       t.reset();
       slot = detail::task_outcome::cancelled;
@@ -620,7 +631,12 @@ class pool final : public pool_base {
         report_error(std::current_exception());
       }
     }
+    if constexpr (counts_running) {
+      detail::run_before_publish();
+      hook = outer_hook;
+    }
     const detail::task_outcome outcome = std::exchange(slot, outer);
+    if constexpr (!counts_running) queues_.finished(w.idx);
     w.running.store(w.running.load(std::memory_order_relaxed) - 1, std::memory_order_release);
     switch (outcome) {
       case detail::task_outcome::ok: w.completed.add(); break;
@@ -628,6 +644,11 @@ class pool final : public pool_base {
       case detail::task_outcome::cancelled: w.cancelled.add(); break;
     }
   }
+
+  // Policies that count running tasks (least_busy) must hear of a task's end before its
+  // result is published; for the others, finished() is empty and the hook is not set.
+  static constexpr bool counts_running = requires { queues_type::counts_running; };
+  static void policy_finished(void* self, std::size_t w) noexcept { static_cast<pool*>(self)->queues_.finished(w); }
 
   void report_error(std::exception_ptr e) noexcept {
     if (options_.on_error) {
@@ -656,7 +677,7 @@ class pool final : public pool_base {
   bool balanced() const noexcept {
     std::uint64_t finished = 0;
     for (const auto& w : workers_) finished += w->completed.get() + w->failed.get() + w->cancelled.get();
-    std::uint64_t submitted = external_submitted_.load(std::memory_order_acquire);
+    std::uint64_t submitted = external_submitted_.load(std::memory_order_seq_cst);
     for (const auto& w : workers_) submitted += w->submitted.get();
     return finished == submitted;
   }
@@ -668,11 +689,11 @@ class pool final : public pool_base {
   }
 
   void close() {
-    {
-      std::lock_guard lock(mutex_);
-      closed_ = true;
+    closed_.store(true, std::memory_order_seq_cst);
+    if (options_.queue_capacity != 0) {
+      { std::lock_guard lock(capacity_mutex_); }  // a producer between its check and its wait sees closed_
+      not_full_.notify_all();
     }
-    not_full_.notify_all();
   }
 
   void stop_and_join() {
@@ -687,15 +708,17 @@ class pool final : public pool_base {
   static constexpr unsigned spin_rounds = 128;
 
   pool_options options_;
+  const std::size_t threads_;
+  queues_type queues_;
   std::vector<std::unique_ptr<worker>> workers_;
 
-  alignas(detail::cache_line) std::mutex mutex_;  // guards the injection ring, closed_, blocked_producers_
-  detail::injection_ring injection_;
+  alignas(detail::cache_line) std::atomic<std::uint64_t> external_submitted_{0};
+  std::atomic<bool> closed_{false};
+
+  std::mutex capacity_mutex_;  // guards outside_queued_ and blocked_producers_
   std::condition_variable not_full_;
+  std::size_t outside_queued_ = 0;
   std::size_t blocked_producers_ = 0;
-  bool closed_ = false;
-  std::atomic<std::uint64_t> external_submitted_{0};  // written under mutex_
-  alignas(detail::cache_line) std::atomic<std::size_t> injection_size_{0};
 
   alignas(detail::cache_line) std::atomic<std::size_t> searching_{0};
   std::atomic<std::size_t> sleepers_{0};

@@ -104,6 +104,7 @@ class task_group final : private detail::awaitable {
       } catch (...) {
         group->record(std::current_exception());
       }
+      detail::run_before_publish();
       group->count_finish(group->on_owner());
     }
     void cancel() noexcept {

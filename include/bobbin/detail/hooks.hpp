@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <stop_token>
+#include <utility>
 
 #include "parker.hpp"
 #include "task.hpp"
@@ -56,6 +57,25 @@ inline const void* this_thread_token() noexcept {
 inline worker_hook*& current_worker() noexcept {
   thread_local worker_hook* w = nullptr;
   return w;
+}
+
+// Called by a task just before it publishes its result (a future's value, a group's
+// count), so that what the pool does at the end of a task (least_busy drops the worker's
+// load) happens before whoever waits for the result can submit again. The pool installs
+// it around each task it runs; a task runs it at most once; nested tasks (helping) save
+// and restore it.
+struct before_publish_hook {
+  void (*fn)(void* ctx, std::size_t arg) noexcept = nullptr;
+  void* ctx = nullptr;
+  std::size_t arg = 0;
+};
+inline before_publish_hook& before_publish() noexcept {
+  thread_local before_publish_hook h;
+  return h;
+}
+inline void run_before_publish() noexcept {
+  before_publish_hook& h = before_publish();
+  if (h.fn != nullptr) std::exchange(h.fn, nullptr)(h.ctx, h.arg);
 }
 
 // Parks the calling (non-worker) thread until `a` is done.

@@ -1,0 +1,47 @@
+#pragma once
+// detail::local_buffer: a worker's private FIFO of up to 32 tasks taken from a shared
+// queue in one batch (one lock per batch instead of per task). Owner thread only; tasks
+// left in it at destruction are cancelled.
+
+#include <cstddef>
+
+#include "task.hpp"
+
+namespace bobbin::detail {
+
+class local_buffer {
+ public:
+  static constexpr std::size_t capacity = 32;
+
+  local_buffer() = default;
+  local_buffer(const local_buffer&) = delete;
+  local_buffer& operator=(const local_buffer&) = delete;
+  ~local_buffer() {
+    task t;
+    while (pop(t)) t.reset();
+  }
+
+  bool empty() const noexcept { return count_ == 0; }
+  std::size_t room() const noexcept { return capacity - count_; }
+
+  void push(task& t) noexcept {
+    items_[(head_ + count_) % capacity] = t.bytes();
+    t.forget();
+    ++count_;
+  }
+
+  bool pop(task& out) noexcept {
+    if (count_ == 0) return false;
+    out.bytes() = items_[head_];
+    head_ = (head_ + 1) % capacity;
+    --count_;
+    return true;
+  }
+
+ private:
+  task::raw items_[capacity];
+  std::size_t head_ = 0;
+  std::size_t count_ = 0;
+};
+
+}  // namespace bobbin::detail

@@ -1,0 +1,56 @@
+#pragma once
+// detail::per_worker_queue: a mutex-guarded FIFO that only its worker takes from, in
+// batches into a private buffer. Shared by round_robin and least_busy, which differ only
+// in how they choose the worker.
+//
+// Thread-safety: push() from any thread; pop()/has_work() by the owning worker only.
+
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
+#include <mutex>
+
+#include "../detail/config.hpp"
+#include "../detail/local_buffer.hpp"
+#include "../detail/task_ring.hpp"
+#include "common.hpp"
+
+namespace bobbin::detail {
+
+class alignas(cache_line) per_worker_queue {
+ public:
+  // With a bounded pool queue, no batches: queue_capacity counts a task until it starts.
+  void set_batching(bool on) noexcept { batching_ = on; }
+
+  void push(task& t, std::uint64_t meta) {
+    std::lock_guard lock(mutex_);
+    ring_.push(t, meta);
+    size_.store(ring_.size(), std::memory_order_relaxed);
+  }
+
+  bool pop(task& out, pop_info& info) {
+    if (local_.pop(out)) return true;
+    if (size_.load(std::memory_order_relaxed) == 0) return false;
+    std::lock_guard lock(mutex_);
+    if (ring_.empty()) return false;
+    info.outside_taken += ring_.pop(out) & from_outside;
+    while (batching_ && !ring_.empty() && local_.room() > 0) {
+      task t;
+      info.outside_taken += ring_.pop(t) & from_outside;
+      local_.push(t);
+    }
+    size_.store(ring_.size(), std::memory_order_relaxed);
+    return true;
+  }
+
+  bool has_work() const noexcept { return !local_.empty() || size_.load(std::memory_order_seq_cst) != 0; }
+
+ private:
+  std::mutex mutex_;  // guards ring_
+  task_ring ring_;
+  std::atomic<std::size_t> size_{0};
+  local_buffer local_;  // owner only
+  bool batching_ = true;
+};
+
+}  // namespace bobbin::detail

@@ -1,0 +1,44 @@
+#pragma once
+// round_robin: each task goes to the next worker in turn, into that worker's own queue;
+// no stealing. Fair and predictable when tasks cost the same; when they do not, a worker
+// that drew long tasks falls behind while others idle (see docs/scheduling.md).
+
+#include <atomic>
+#include <cstddef>
+#include <memory>
+
+#include "../detail/config.hpp"
+#include "common.hpp"
+#include "per_worker_queue.hpp"
+
+namespace bobbin {
+
+struct round_robin {
+  class queues {
+   public:
+    static constexpr bool targeted = true;  // a task is for one worker only
+
+    queues(std::size_t workers, const pool_options& o)
+        : n_(workers), queue_(std::make_unique<detail::per_worker_queue[]>(workers)) {
+      for (std::size_t i = 0; i < workers; ++i) queue_[i].set_batching(o.queue_capacity == 0);
+    }
+
+    std::size_t push(detail::task& t, const task_options&, std::size_t self) {
+      // relaxed: the turn only spreads tasks; it orders nothing.
+      const std::size_t w = next_.fetch_add(1, std::memory_order_relaxed) % n_;
+      queue_[w].push(t, self == detail::outside ? detail::from_outside : 0);
+      return w;
+    }
+
+    bool pop(std::size_t w, detail::task& out, detail::pop_info& info) { return queue_[w].pop(out, info); }
+    bool has_work_for(std::size_t w) const noexcept { return queue_[w].has_work(); }
+    void finished(std::size_t) noexcept {}
+
+   private:
+    std::size_t n_;
+    std::unique_ptr<detail::per_worker_queue[]> queue_;
+    alignas(detail::cache_line) std::atomic<std::size_t> next_{0};
+  };
+};
+
+}  // namespace bobbin
