@@ -617,9 +617,12 @@ class pool final : public pool_base {
     slot = detail::task_outcome::ok;
     // The policy hears that the task ended before its result is published (see
     // detail::before_publish), or after it ran if it publishes nothing.
-    [[maybe_unused]] detail::before_publish_hook& hook = detail::before_publish();
-    [[maybe_unused]] const detail::before_publish_hook outer_hook = hook;
-    if constexpr (counts_running) hook = {&policy_finished, this, w.idx};
+    [[maybe_unused]] detail::before_publish_hook outer_hook;
+    if constexpr (counts_running) {
+      detail::before_publish_hook& hook = detail::before_publish();
+      outer_hook = hook;
+      hook = {&policy_finished, this, w.idx};
+    }
     if (cancelling_.load(std::memory_order_relaxed)) {
       t.reset();
       slot = detail::task_outcome::cancelled;
@@ -633,7 +636,7 @@ class pool final : public pool_base {
     }
     if constexpr (counts_running) {
       detail::run_before_publish();
-      hook = outer_hook;
+      detail::before_publish() = outer_hook;
     }
     const detail::task_outcome outcome = std::exchange(slot, outer);
     if constexpr (!counts_running) queues_.finished(w.idx);

@@ -46,7 +46,8 @@ class task {
   static constexpr bool stored_inline = std::is_trivially_copyable_v<F> && sizeof(F) <= inline_size &&
                                         alignof(F) <= 8;
 
-  task() noexcept = default;
+  // Empty. The storage is left uninitialised: it is written before it is read.
+  task() noexcept { raw_.ops = nullptr; }
 
   template <class F>
     requires(!std::is_same_v<std::remove_cvref_t<F>, task> && std::is_invocable_v<std::decay_t<F>&>)
@@ -152,7 +153,7 @@ class task {
   template <class Fn>
   static constexpr ops_table ops_for{&run_impl<Fn>, &cancel_impl<Fn>};
 
-  raw raw_{nullptr, {}};
+  raw raw_;
 };
 
 static_assert(sizeof(task) == 64);
