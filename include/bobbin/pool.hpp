@@ -238,6 +238,17 @@ class pool final : public pool_base {
   using pool_base::post;
   using pool_base::try_post;
 
+  // detail::scheduler (task_group, continuations): the worker path without the two
+  // virtual steps of a submission from outside.
+  bool try_schedule(detail::task& t) override {
+    if (worker* w = current_worker_of_this()) {
+      push_local(*w, t, task_options{});
+      return true;
+    }
+    if (reserve(true) == admission::closed) return false;
+    return admit(t, task_options{});
+  }
+
   // Blocks until every task accepted before the call has finished (queues empty, no task
   // running). Sleeps while it waits.
   void wait_idle() {
@@ -397,16 +408,24 @@ class pool final : public pool_base {
     if (notify) not_full_.notify_all();
   }
 
+  void push_local(worker& w, detail::task& t, const task_options& o) {
+    w.submitted.add();  // before the task is visible: see balanced()
+    std::size_t target;
+    try {
+      target = queues_.push(t, o, w.idx);  // may throw std::bad_alloc, t untouched
+    } catch (...) {
+      w.submitted.sub();
+      throw;
+    }
+    detail::asymmetric_fence::light();  // publish before looking for sleepers (see the top)
+    wake(target);
+  }
+
   bool admit(detail::task& t, const task_options& o) override {
     std::size_t target;
     if (worker* w = current_worker_of_this()) {
-      w->submitted.add();  // before the task is visible: see balanced()
-      try {
-        target = queues_.push(t, o, w->idx);  // may throw std::bad_alloc, t untouched
-      } catch (...) {
-        w->submitted.sub();
-        throw;
-      }
+      push_local(*w, t, o);
+      return true;
     } else {
       // Counted before it is visible, then checked against closed_ (see the top).
       external_submitted_.fetch_add(1, std::memory_order_seq_cst);
