@@ -36,7 +36,7 @@ namespace bobbin::detail {
 inline constexpr std::uint32_t wake_done = 1;  // a completion this thread waited for
 inline constexpr std::uint32_t wake_work = 2;  // the pool: work may be available
 
-struct alignas(4) waiter {
+struct waiter {  // at least pointer-aligned: completion tags use the low bits
   void (*notify)(waiter*) noexcept;
 };
 
