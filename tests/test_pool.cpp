@@ -343,3 +343,58 @@ TEST_CASE_TEMPLATE("pool: many pools created and destroyed, some never used", P,
     if (i % 2 == 0) CHECK(p.submit([i] { return i; }).get() == i);
   }
 }
+
+TEST_CASE("stats: stolen > 0 in a work-stealing fib, utilization near 0 idle and near 1 under full load" *
+          doctest::timeout(60)) {
+  bobbin::pool<> p({.threads = 2});
+  std::this_thread::sleep_for(50ms);
+  const auto idle0 = p.stats();
+  std::this_thread::sleep_for(100ms);
+  const auto idle1 = p.stats();
+  MESSAGE("idle utilization: " << idle1.utilization(idle0));
+  CHECK(idle1.utilization(idle0) < 0.05);
+
+  // Full load: one spinning task per worker, 150 ms.
+  const auto busy0 = p.stats();
+  std::vector<bobbin::future<void>> spinners;
+  for (int i = 0; i < 2; ++i) {
+    spinners.push_back(p.submit([] {
+      const auto until = std::chrono::steady_clock::now() + 150ms;
+      while (std::chrono::steady_clock::now() < until) {
+      }
+    }));
+  }
+  for (auto& f : spinners) f.get();
+  std::this_thread::sleep_for(5ms);
+  const auto busy1 = p.stats();
+  MESSAGE("loaded utilization: " << busy1.utilization(busy0));
+  CHECK(busy1.utilization(busy0) > 0.7);
+  CHECK(busy1.utilization() > 0.0);
+  CHECK(busy1.utilization() <= 1.0);
+  for (const auto& w : busy1.workers) CHECK(w.busy_time >= 100ms);
+  CHECK(busy1.alive_time > busy0.alive_time);
+}
+
+TEST_CASE("stall detection: a task sleeping past stall_after triggers exactly one on_stall, with its worker" *
+          doctest::timeout(60)) {
+  std::mutex m;
+  std::vector<std::pair<std::size_t, std::chrono::nanoseconds>> stalls;
+  bobbin::pool<> p({.threads = 2,
+                    .stall_after = 30ms,
+                    .on_stall = [&](std::size_t worker, std::chrono::nanoseconds elapsed) {
+                      std::lock_guard lock(m);
+                      stalls.emplace_back(worker, elapsed);
+                    }});
+  for (int i = 0; i < 100; ++i) p.post([] {});  // quick tasks never stall
+  const std::size_t where = p.submit([] {
+                               std::this_thread::sleep_for(150ms);  // 5 x stall_after: still one report
+                               return *bobbin::this_worker::index();
+                             }).get();
+  p.wait_idle();
+  std::this_thread::sleep_for(40ms);
+  std::lock_guard lock(m);
+  REQUIRE(stalls.size() == 1);
+  CHECK(stalls[0].first == where);
+  CHECK(stalls[0].second >= 30ms);
+  CHECK(stalls[0].second < 150ms);
+}

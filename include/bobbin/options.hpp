@@ -1,6 +1,7 @@
 #pragma once
 // Options of a pool and of a task; their own header so that policies can see them.
 
+#include <chrono>
 #include <cstddef>
 #include <exception>
 #include <functional>
@@ -24,6 +25,14 @@ struct pool_options {
   // waiting one, whatever its priority, so low priorities cannot starve forever. 0: off
   // (strict priority order).
   std::size_t priority_aging = 0;
+  // Stall detection (a health check): a task still running stall_after after it started is
+  // reported once to on_stall(worker index, how long it has run so far), from a monitor
+  // thread that exists only when stall_after > 0. The check runs every stall_after / 4
+  // (at least every millisecond), so a report comes between stall_after and about
+  // 1.25 x stall_after. A worker's outermost task is watched (a task that helps while it
+  // waits is still the one running).
+  std::chrono::nanoseconds stall_after{0};
+  std::function<void(std::size_t, std::chrono::nanoseconds)> on_stall = {};
 };
 
 struct task_options {

@@ -78,9 +78,17 @@
 
 namespace bobbin {
 
+// Statistics can be compiled out (-DBOBBIN_POOL_STATS=0), to measure what they cost:
+// then running, stolen, busy time and utilization read 0, and failed/cancelled tasks
+// count as completed. The counters wait_idle() needs are always kept.
+#ifndef BOBBIN_POOL_STATS
+#define BOBBIN_POOL_STATS 1
+#endif
+
 struct worker_stats {
   std::uint64_t tasks_run = 0;     // finished on this worker (completed + failed + cancelled)
   std::uint64_t tasks_stolen = 0;  // taken from another worker's queue
+  std::chrono::nanoseconds busy_time{0};  // time spent running tasks (idle: searching or asleep)
 };
 
 struct pool_stats {
@@ -93,6 +101,29 @@ struct pool_stats {
   std::uint64_t cancelled = 0;  // never ran (future::cancel, shutdown_now)
   std::uint64_t stolen = 0;
   std::vector<worker_stats> workers;
+  std::chrono::steady_clock::time_point taken_at{};  // when this snapshot was taken
+  std::chrono::nanoseconds alive_time{0};            // since the pool started
+
+  std::chrono::nanoseconds busy_time() const noexcept {
+    std::chrono::nanoseconds b{0};
+    for (const auto& w : workers) b += w.busy_time;
+    return b;
+  }
+
+  // Like Node's performance.eventLoopUtilization(): the share of the workers' time spent
+  // running tasks, 0 to 1, since the pool started.
+  double utilization() const noexcept {
+    const double capacity = static_cast<double>(alive_time.count()) * static_cast<double>(threads);
+    return capacity > 0 ? static_cast<double>(busy_time().count()) / capacity : 0.0;
+  }
+
+  // ... and since an earlier snapshot of the same pool (eventLoopUtilization(prev)).
+  double utilization(const pool_stats& earlier) const noexcept {
+    const double capacity =
+        static_cast<double>((alive_time - earlier.alive_time).count()) * static_cast<double>(threads);
+    const auto busy = busy_time() - earlier.busy_time();
+    return capacity > 0 ? std::clamp(static_cast<double>(busy.count()) / capacity, 0.0, 1.0) : 0.0;
+  }
 };
 
 // What every pool is, whatever its policy: this_worker::pool() returns one.
@@ -190,6 +221,7 @@ class pool final : public pool_base {
     idle_stack_.reserve(threads_);
     try {
       for (auto& w : workers_) w->thread = std::thread([this, wp = w.get()] { thread_main(*wp); });
+      if (stall_watch_) monitor_ = std::thread([this] { watch_for_stalls(); });
     } catch (...) {
       stop_and_join();
       throw;
@@ -325,6 +357,12 @@ class pool final : public pool_base {
       running += w->running.load(std::memory_order_acquire);
       s.workers.push_back(ws);
     }
+    s.taken_at = std::chrono::steady_clock::now();
+    s.alive_time = s.taken_at - started_at_;
+#if BOBBIN_POOL_STATS
+    const std::int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(s.taken_at.time_since_epoch()).count();
+    for (std::size_t i = 0; i < workers_.size(); ++i) s.workers[i].busy_time = busy_time_of(*workers_[i], now);
+#endif
     s.submitted = external_submitted_.load(std::memory_order_acquire);
     for (const auto& w : workers_) s.submitted += w->submitted.get();
     const std::uint64_t finished = s.completed + s.failed + s.cancelled;
@@ -358,7 +396,32 @@ class pool final : public pool_base {
     detail::single_writer_counter cancelled;
     detail::single_writer_counter stolen;
     std::atomic<std::uint64_t> running{0};  // nesting depth of tasks running on this worker
+    // Busy time, stamped per stretch of work (not per task): busy_since is when the
+    // current stretch began (0: idle); busy_ns sums the stretches that ended.
+    alignas(detail::cache_line) std::atomic<std::int64_t> busy_since{0};
+    detail::single_writer_counter busy_ns;
+    bool busy = false;  // this worker only
+    // Stall detection (only when stall_after > 0): the outermost task's start (0: none)
+    // and a sequence number telling one task from the next.
+    alignas(detail::cache_line) std::atomic<std::int64_t> task_started{0};
+    std::atomic<std::uint64_t> task_seq{0};
   };
+
+  static std::int64_t now_ns() noexcept {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+
+  // Busy time of w so far, consistent with a stretch that may be ending as we read.
+  static std::chrono::nanoseconds busy_time_of(const worker& w, std::int64_t now) noexcept {
+    for (;;) {
+      const std::int64_t since = w.busy_since.load(std::memory_order_acquire);
+      const std::uint64_t done = w.busy_ns.get();
+      if (w.busy_since.load(std::memory_order_acquire) != since) continue;  // a stretch began or ended
+      const std::int64_t open = since != 0 ? std::max<std::int64_t>(0, now - since) : 0;
+      return std::chrono::nanoseconds(static_cast<std::int64_t>(done) + open);
+    }
+  }
 
   template <class F, class... Args>
   auto submit_reserved(const task_options& o, F&& fn, Args&&... args) {
@@ -502,6 +565,12 @@ class pool final : public pool_base {
       if (a != nullptr && a->done()) break;
       detail::task t;
       if (find_task(w, t)) {
+#if BOBBIN_POOL_STATS
+        if (a == nullptr && !w.busy) {  // a stretch of work begins
+          w.busy = true;
+          w.busy_since.store(now_ns(), std::memory_order_release);
+        }
+#endif
         if (searching) {
           searching = false;
           // The last searcher found work: there may be more, let another look.
@@ -511,6 +580,13 @@ class pool final : public pool_base {
         spins = 0;
         continue;
       }
+#if BOBBIN_POOL_STATS
+      if (a == nullptr && w.busy) {  // the stretch ends: nothing left to run
+        w.busy = false;
+        w.busy_ns.add(static_cast<std::uint64_t>(now_ns() - w.busy_since.load(std::memory_order_relaxed)));
+        w.busy_since.store(0, std::memory_order_release);
+      }
+#endif
       if (a == nullptr && stopping_.load(std::memory_order_acquire)) break;
       if (!searching) {
         searching = true;
@@ -535,7 +611,9 @@ class pool final : public pool_base {
     detail::pop_info info;
     const bool found = queues_.pop(w.idx, t, info);
     if (info.outside_taken != 0) release_place(info.outside_taken);
+#if BOBBIN_POOL_STATS
     if (info.stolen) w.stolen.add();
+#endif
     return found;
   }
 
@@ -629,7 +707,12 @@ class pool final : public pool_base {
   }
 
   void run(worker& w, detail::task& t) {
-    w.running.store(w.running.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+    const std::uint64_t depth = w.running.load(std::memory_order_relaxed);
+    if (stall_watch_ && depth == 0) {
+      w.task_seq.store(w.task_seq.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+      w.task_started.store(now_ns(), std::memory_order_release);
+    }
+    w.running.store(depth + 1, std::memory_order_release);  // also tells helping from outermost
     // A future's runner reports its own outcome here; nested runs (helping) restore ours.
     detail::task_outcome& slot = detail::last_task_outcome();
     const detail::task_outcome outer = slot;
@@ -659,12 +742,18 @@ class pool final : public pool_base {
     }
     const detail::task_outcome outcome = std::exchange(slot, outer);
     if constexpr (!counts_running) queues_.finished(w.idx);
-    w.running.store(w.running.load(std::memory_order_relaxed) - 1, std::memory_order_release);
+    w.running.store(depth, std::memory_order_release);
+    if (stall_watch_ && depth == 0) w.task_started.store(0, std::memory_order_release);
+#if BOBBIN_POOL_STATS
     switch (outcome) {
       case detail::task_outcome::ok: w.completed.add(); break;
       case detail::task_outcome::failed: w.failed.add(); break;
       case detail::task_outcome::cancelled: w.cancelled.add(); break;
     }
+#else
+    (void)outcome;
+    w.completed.add();
+#endif
   }
 
   // Policies that count running tasks (least_busy) must hear of a task's end before its
@@ -724,13 +813,52 @@ class pool final : public pool_base {
     for (auto& w : workers_) {
       if (w->thread.joinable()) w->thread.join();
     }
+    if (monitor_.joinable()) {
+      {
+        std::lock_guard lock(monitor_mutex_);
+        monitor_stop_ = true;
+      }
+      monitor_cv_.notify_all();
+      monitor_.join();
+    }
     stopped_ = true;
+  }
+
+  // The stall monitor's thread (only when stall_after > 0): reports each outermost task
+  // that has run longer than stall_after, once.
+  void watch_for_stalls() {
+    const auto period = std::max<std::chrono::nanoseconds>(options_.stall_after / 4, std::chrono::milliseconds(1));
+    std::vector<std::uint64_t> reported(workers_.size(), 0);
+    std::unique_lock lock(monitor_mutex_);
+    while (!monitor_cv_.wait_for(lock, period, [this] { return monitor_stop_; })) {
+      const std::int64_t now = now_ns();
+      for (std::size_t i = 0; i < workers_.size(); ++i) {
+        worker& w = *workers_[i];
+        const std::uint64_t seq = w.task_seq.load(std::memory_order_acquire);
+        const std::int64_t started = w.task_started.load(std::memory_order_acquire);
+        if (started == 0 || seq == reported[i] || w.task_seq.load(std::memory_order_acquire) != seq) continue;
+        const std::chrono::nanoseconds elapsed(now - started);
+        if (elapsed < options_.stall_after) continue;
+        reported[i] = seq;
+        if (options_.on_stall) {
+          lock.unlock();
+          try {
+            options_.on_stall(i, elapsed);
+          } catch (...) {
+            report_error(std::current_exception());
+          }
+          lock.lock();
+        }
+      }
+    }
   }
 
   static constexpr unsigned spin_rounds = 128;
 
   pool_options options_;
   const std::size_t threads_;
+  const bool stall_watch_ = options_.stall_after > std::chrono::nanoseconds::zero();
+  const std::chrono::steady_clock::time_point started_at_ = std::chrono::steady_clock::now();
   queues_type queues_;
   std::vector<std::unique_ptr<worker>> workers_;
 
@@ -757,6 +885,11 @@ class pool final : public pool_base {
   std::stop_source stop_source_;
   std::mutex lifecycle_mutex_;
   bool stopped_ = false;  // guarded by lifecycle_mutex_
+
+  std::thread monitor_;  // the stall monitor, if stall_after > 0
+  std::mutex monitor_mutex_;
+  std::condition_variable monitor_cv_;
+  bool monitor_stop_ = false;  // guarded by monitor_mutex_
 };
 
 namespace this_worker {
