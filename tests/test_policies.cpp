@@ -201,3 +201,20 @@ TEST_CASE("work_stealing: idle workers steal, and a worker's own tasks run LIFO"
   p.wait_idle();
   CHECK(order == std::vector<int>{4, 3, 2, 1, 0});
 }
+
+TEST_CASE_TEMPLATE("policies: fork-join stress, many rounds of task_group fib on 2 and 3 threads" * doctest::timeout(180),
+                   P, bobbin::work_stealing, bobbin::least_busy, bobbin::round_robin, bobbin::priority, bobbin::fifo) {
+  // Tasks spawned by a waiting owner and finished on other threads while it sleeps: the
+  // path that once left a group's count inflated and its owner asleep for good.
+#if BOBBIN_TSAN
+  constexpr int rounds = 20;
+#else
+  constexpr int rounds = 200;
+#endif
+  for (std::size_t threads : {2u, 3u}) {
+    bobbin::pool<P> p({.threads = threads});
+    long wrong = 0;
+    for (int r = 0; r < rounds; ++r) wrong += p.submit(fib_group<P>, std::ref(p), 12).get() != serial_fib(12);
+    CHECK(wrong == 0);
+  }
+}

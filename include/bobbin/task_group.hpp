@@ -19,10 +19,11 @@
 // itself (it pops what it pushed): spawns and finishes on the creating thread ("owner")
 // are plain counters; only spawns and finishes on other threads touch `balance_`, which
 // holds 2 x (their spawns - their finishes). Pending = local spawns - local finishes +
-// balance_/2. To sleep, the owner folds its local part into balance_ and sets the low
-// bit (a waiter is registered) with one CAS; from then on balance_ alone is the pending
-// count (x2, plus the bit), so the remote finisher whose fetch_sub leaves exactly 1 is
-// the last, and it needs nothing else from the group to know it. A registered owner does
+// balance_/2 (signed: a task spawned here may finish elsewhere, and the other way round).
+// To sleep, the owner moves its local part into balance_ and sets the low bit (a waiter
+// is registered) with one CAS; from then on balance_ alone is the pending count (x2, plus
+// the bit), so the remote finisher whose fetch_sub leaves exactly 1 is the last, and it
+// needs nothing else from the group to know it. A registered owner does
 // not return before that finisher has notified it, and without a waiter the fetch_sub is
 // a remote finisher's last access to the group, so the group may live on the owner's
 // stack. While registered the owner runs nothing, so the local counters stay put.
@@ -148,22 +149,26 @@ class task_group final : private detail::awaitable {
   bool done() const noexcept override {
     return spawned_ - finished_ + balance_.load(std::memory_order_acquire) / 2 == 0;
   }
+  // Registration moves the owner's local count into balance_ for good (the local
+  // counters are levelled), so that balance_ alone is the pending count while a waiter is
+  // registered, and done() stays right after it: the tasks folded in may well finish on
+  // other threads. Unregistering only clears the bit.
   bool try_register(detail::waiter* w) noexcept override {
     waiter_ = w;  // published by the CAS below
     const std::int64_t local = 2 * (spawned_ - finished_);
     std::int64_t b = balance_.load(std::memory_order_seq_cst);
     while (b + local != 0) {
       if (balance_.compare_exchange_weak(b, b + local + 1, std::memory_order_seq_cst, std::memory_order_seq_cst)) {
+        finished_ = spawned_;
         return true;
       }
     }
     return false;
   }
   bool try_unregister(detail::waiter*) noexcept override {
-    const std::int64_t local = 2 * (spawned_ - finished_);
     std::int64_t b = balance_.load(std::memory_order_seq_cst);
     while (b != 1) {  // 1: the last finisher saw the bit, its notify is on the way
-      if (balance_.compare_exchange_weak(b, b - local - 1, std::memory_order_seq_cst, std::memory_order_seq_cst)) {
+      if (balance_.compare_exchange_weak(b, b - 1, std::memory_order_seq_cst, std::memory_order_seq_cst)) {
         return true;
       }
     }
