@@ -573,8 +573,12 @@ class pool final : public pool_base {
 #endif
         if (searching) {
           searching = false;
-          // The last searcher found work: there may be more, let another look.
-          if (searching_.fetch_sub(1, std::memory_order_seq_cst) == 1) wake_any();
+          // The last searcher found work: if there is more, let another look. (Without the
+          // look, one post to an idle pool would wake two workers, and the first would pay
+          // for the second's system call before running its task. A task pushed while we
+          // look and missed here is not lost: its producer sees no searcher and wakes one,
+          // or we take it after this task.)
+          if (searching_.fetch_sub(1, std::memory_order_seq_cst) == 1 && queues_.has_work_for(w.idx)) wake_any();
         }
         run(w, t);
         spins = 0;
