@@ -218,3 +218,30 @@ TEST_CASE_TEMPLATE("policies: fork-join stress, many rounds of task_group fib on
     CHECK(wrong == 0);
   }
 }
+
+TEST_CASE_TEMPLATE("policies: deep fork-join keeps the stack bounded (fib(24), submit shape, 2 threads)" *
+                       doctest::timeout(180),
+                   P, bobbin::work_stealing, bobbin::least_busy, bobbin::round_robin, bobbin::priority, bobbin::fifo) {
+  // A waiter taking the oldest task of a shared queue, which waits and takes the oldest in
+  // turn, once nested ~100,000 frames deep here and overflowed the stack. Waits nested
+  // past a few levels now take only deeper tasks.
+#if BOBBIN_TSAN || BOBBIN_ASAN
+  constexpr int n = 18;
+#else
+  constexpr int n = 24;
+#endif
+  bobbin::pool<P> p({.threads = 2});
+  CHECK(p.submit(fib_submit<P>, std::ref(p), n).get() == serial_fib(n));
+  CHECK(p.submit(fib_group<P>, std::ref(p), n).get() == serial_fib(n));
+}
+
+TEST_CASE("helping: a task may wait for an unrelated, older task on a one-thread pool") {
+  bobbin::pool<bobbin::fifo> p({.threads = 1});
+  std::latch release(1);
+  auto blocker = p.submit([&] { release.wait(); });
+  auto older = p.submit([] { return 7; });
+  auto waiter = p.submit([&] { return older.get() * 6; });  // helps: runs `older` itself
+  release.count_down();
+  blocker.get();
+  CHECK(waiter.get() == 42);
+}

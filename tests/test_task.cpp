@@ -32,8 +32,8 @@ struct hooked {
 }  // namespace
 
 TEST_CASE("task: small trivially copyable callables are inline, others boxed") {
-  struct small { std::array<void*, 7> p; void operator()() const {} };
-  struct big { std::array<void*, 8> p; void operator()() const {} };
+  struct small { std::array<void*, 6> p; void operator()() const {} };
+  struct big { std::array<void*, 7> p; void operator()() const {} };
   CHECK(task::stored_inline<small>);
   CHECK_FALSE(task::stored_inline<big>);
   CHECK_FALSE(task::stored_inline<counted>);  // not trivially copyable

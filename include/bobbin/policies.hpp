@@ -10,6 +10,7 @@
 
 #include <concepts>
 #include <cstddef>
+#include <cstdint>
 
 #include "policy/fifo.hpp"
 #include "policy/least_busy.hpp"
@@ -23,8 +24,8 @@ template <class P>
 concept policy = requires(typename P::queues& q, const typename P::queues& cq, detail::task& t, detail::pop_info& info,
                           std::size_t w) {
   { q.push(t, task_options{}, w) } -> std::same_as<std::size_t>;
-  { q.pop(w, t, info) } -> std::same_as<bool>;
-  { cq.has_work_for(w) } -> std::same_as<bool>;
+  { q.pop(w, t, info, std::uint32_t{0}) } -> std::same_as<bool>;
+  { cq.has_work_for(w, std::uint32_t{0}) } -> std::same_as<bool>;
   q.finished(w);
   { P::queues::targeted } -> std::convertible_to<bool>;
 } && std::constructible_from<typename P::queues, std::size_t, const pool_options&>;

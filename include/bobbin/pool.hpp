@@ -31,6 +31,15 @@
 //   work. No lost wake-ups, and an idle pool sleeps in futex_wait. The fences are
 //   asymmetric (detail/asymmetric_fence.hpp): the producer's, paid per task, is a compiler
 //   barrier; the sleeper's, paid per sleep, is a membarrier() system call.
+// - Helping: a worker that waits (future::get, task_group::wait) runs other tasks
+//   meanwhile, so recursive fork-join never deadlocks. Every task carries its fork-join
+//   depth (0 from outside, its parent's + 1 from a task). A worker's first
+//   unrestricted_help_levels nested waits may run any task (so a task may even wait for
+//   an unrelated one on a single-thread pool); deeper ones only tasks deeper than the one
+//   they wait in. That bounds the stack (a helper taking the oldest task of a shared queue
+//   would otherwise nest without end) and cannot deadlock a fork-join computation: with
+//   depths rising along every chain of waits, no chain can close into a cycle (the rule
+//   of the early TBB scheduler).
 // - wait_idle() compares per-worker single-writer counters: the sum of finished tasks,
 //   read first (acquire), equals the sum of submitted ones, read second. A task is counted
 //   as submitted before it is visible and as finished after it ran, so equality means
@@ -219,6 +228,7 @@ class pool final : public pool_base {
     workers_.reserve(threads_);
     for (std::size_t i = 0; i < threads_; ++i) workers_.push_back(std::make_unique<worker>(*this, i));
     idle_stack_.reserve(threads_);
+    idle_waiters_.reserve(8);  // a first wait_idle() that sleeps allocates nothing
     try {
       for (auto& w : workers_) w->thread = std::thread([this, wp = w.get()] { thread_main(*wp); });
       if (stall_watch_) monitor_ = std::thread([this] { watch_for_stalls(); });
@@ -401,6 +411,8 @@ class pool final : public pool_base {
     alignas(detail::cache_line) std::atomic<std::int64_t> busy_since{0};
     detail::single_writer_counter busy_ns;
     bool busy = false;  // this worker only
+    std::uint32_t depth = 0;         // depth of the innermost task running here (this worker only)
+    std::uint32_t help_nesting = 0;  // nested waits on this worker's stack (this worker only)
     // Stall detection (only when stall_after > 0): the outermost task's start (0: none)
     // and a sequence number telling one task from the next.
     alignas(detail::cache_line) std::atomic<std::int64_t> task_started{0};
@@ -472,6 +484,7 @@ class pool final : public pool_base {
   }
 
   void push_local(worker& w, detail::task& t, const task_options& o) {
+    t.set_depth(w.depth + 1);
     w.submitted.add();  // before the task is visible: see balanced()
     std::size_t target;
     try {
@@ -490,6 +503,7 @@ class pool final : public pool_base {
       push_local(*w, t, o);
       return true;
     } else {
+      t.set_depth(0);
       // Counted before it is visible, then checked against closed_ (see the top).
       external_submitted_.fetch_add(1, std::memory_order_seq_cst);
       try {
@@ -559,12 +573,22 @@ class pool final : public pool_base {
   // The one worker loop: runs tasks until `a` is done (a helping wait) or, for the
   // thread's own loop (a == nullptr), until the pool stops.
   void work(worker& w, detail::awaitable* a) {
+    // A wait nested deeper than unrestricted_help_levels takes only deeper tasks (see the top).
+    struct nesting {
+      worker& w;
+      bool counted;
+      ~nesting() {
+        if (counted) --w.help_nesting;
+      }
+    } guard{w, a != nullptr};
+    const std::uint32_t min_depth =
+        a != nullptr && ++w.help_nesting > unrestricted_help_levels ? w.depth + 1 : 0;
     bool searching = false;
     unsigned spins = 0;
     for (;;) {
       if (a != nullptr && a->done()) break;
       detail::task t;
-      if (find_task(w, t)) {
+      if (find_task(w, t, min_depth)) {
 #if BOBBIN_POOL_STATS
         if (a == nullptr && !w.busy) {  // a stretch of work begins
           w.busy = true;
@@ -578,7 +602,7 @@ class pool final : public pool_base {
           // for the second's system call before running its task. A task pushed while we
           // look and missed here is not lost: its producer sees no searcher and wakes one,
           // or we take it after this task.)
-          if (searching_.fetch_sub(1, std::memory_order_seq_cst) == 1 && queues_.has_work_for(w.idx)) wake_any();
+          if (searching_.fetch_sub(1, std::memory_order_seq_cst) == 1 && queues_.has_work_for(w.idx, 0)) wake_any();
         }
         run(w, t);
         spins = 0;
@@ -606,14 +630,14 @@ class pool final : public pool_base {
         continue;
       }
       spins = 0;
-      searching = sleep(w, a);
+      searching = sleep(w, a, min_depth);
     }
     if (searching && searching_.fetch_sub(1, std::memory_order_seq_cst) == 1) wake_any();
   }
 
-  bool find_task(worker& w, detail::task& t) {
+  bool find_task(worker& w, detail::task& t, std::uint32_t min_depth) {
     detail::pop_info info;
-    const bool found = queues_.pop(w.idx, t, info);
+    const bool found = queues_.pop(w.idx, t, info, min_depth);
     if (info.outside_taken != 0) release_place(info.outside_taken);
 #if BOBBIN_POOL_STATS
     if (info.stolen) w.stolen.add();
@@ -623,7 +647,7 @@ class pool final : public pool_base {
 
   // Parks w until new work may exist, `a` completes, or the pool stops. Called while
   // searching; returns whether w is searching on return (a waker chose it).
-  bool sleep(worker& w, detail::awaitable* a) {
+  bool sleep(worker& w, detail::awaitable* a, std::uint32_t min_depth) {
     w.park.reset();
     if (a != nullptr && !a->try_register(&w.park)) {
       searching_.fetch_sub(1, std::memory_order_seq_cst);
@@ -641,7 +665,7 @@ class pool final : public pool_base {
     // Pairs with the light() of whoever published work (see the top and
     // detail/asymmetric_fence.hpp); then the last look: sleep only if there is nothing to do.
     detail::asymmetric_fence::heavy();
-    const bool nothing = !queues_.has_work_for(w.idx) &&
+    const bool nothing = !queues_.has_work_for(w.idx, min_depth) &&
                          (a != nullptr ? !a->done() : !stopping_.load(std::memory_order_seq_cst));
     if (nothing) w.park.park();
     bool chosen;
@@ -711,6 +735,8 @@ class pool final : public pool_base {
   }
 
   void run(worker& w, detail::task& t) {
+    const std::uint32_t outer_depth = w.depth;
+    w.depth = t.depth();
     const std::uint64_t depth = w.running.load(std::memory_order_relaxed);
     if (stall_watch_ && depth == 0) {
       w.task_seq.store(w.task_seq.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
@@ -747,6 +773,7 @@ class pool final : public pool_base {
     const detail::task_outcome outcome = std::exchange(slot, outer);
     if constexpr (!counts_running) queues_.finished(w.idx);
     w.running.store(depth, std::memory_order_release);
+    w.depth = outer_depth;
     if (stall_watch_ && depth == 0) w.task_started.store(0, std::memory_order_release);
 #if BOBBIN_POOL_STATS
     switch (outcome) {
@@ -858,6 +885,7 @@ class pool final : public pool_base {
   }
 
   static constexpr unsigned spin_rounds = 128;
+  static constexpr std::uint32_t unrestricted_help_levels = 16;
 
   pool_options options_;
   const std::size_t threads_;

@@ -124,8 +124,14 @@ class ws_deque {
   }
 
   // Any thread. FIFO. On success writes the value to `out`; otherwise `out` may have been
-  // overwritten with garbage.
+  // overwritten with garbage. With a predicate, steals only a value it accepts: the copy
+  // read before the CAS is judged, and a refused one is left in place (reported empty).
   steal_status steal(T& out) noexcept {
+    return steal(out, [](const T&) { return true; });
+  }
+
+  template <class Pred>
+  steal_status steal(T& out, Pred&& accept) noexcept {
     // seq_cst loads, top before bottom: see the comment on pop().
     std::int64_t t = top_.load(std::memory_order_seq_cst);
     const std::int64_t b = bottom_.load(std::memory_order_seq_cst);
@@ -133,10 +139,32 @@ class ws_deque {
     // acquire: pairs with grow()'s release, so the array's contents are visible.
     const array* a = array_.load(std::memory_order_acquire);
     a->get(t, out);
+    if (!accept(out)) {
+      // A torn copy may be refused wrongly: then the value is simply not taken now.
+      return steal_status::empty;
+    }
     if (!top_.compare_exchange_strong(t, t + 1, std::memory_order_seq_cst, std::memory_order_relaxed)) {
       return steal_status::lost_race;
     }
     return steal_status::success;
+  }
+
+  // Owner only: a copy of the newest value, if any (for a look before popping).
+  bool peek_bottom(T& out) const noexcept {
+    const std::int64_t b = bottom_.load(std::memory_order_relaxed);
+    const std::int64_t t = top_.load(std::memory_order_seq_cst);
+    if (b <= t) return false;
+    array_.load(std::memory_order_relaxed)->get(b - 1, out);
+    return true;
+  }
+
+  // Any thread: a copy of the oldest value, if any; possibly torn (a hint, not a value).
+  bool peek_top(T& out) const noexcept {
+    const std::int64_t t = top_.load(std::memory_order_seq_cst);
+    const std::int64_t b = bottom_.load(std::memory_order_seq_cst);
+    if (t >= b) return false;
+    array_.load(std::memory_order_acquire)->get(t, out);
+    return true;
   }
 
   std::size_t size_approx() const noexcept {

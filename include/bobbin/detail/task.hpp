@@ -1,8 +1,10 @@
 #pragma once
 // detail::task: a move-only, type-erased, run-once callable of exactly one cache line.
 //
-// Layout: a pointer to a static table of operations and 56 bytes of storage. A callable
-// lives inline when it is trivially copyable, at most 56 bytes and at most 8-aligned;
+// Layout: a pointer to a static table of operations, the task's fork-join depth (set by
+// the pool: 0 for a task from outside, its parent's + 1 for a task submitted by a task),
+// and 48 bytes of storage. A callable lives inline when it is trivially copyable, at most
+// 48 bytes and at most 8-aligned;
 // otherwise it is moved into one heap box and the storage holds the pointer. Either way the
 // task's bytes can be copied to move it (it is trivially relocatable), which lets the
 // work-stealing deque keep tasks inline in atomic words: a spawned task costs no
@@ -33,11 +35,13 @@ concept has_cancel_hook = requires(F& f) {
 
 class task {
  public:
-  static constexpr std::size_t inline_size = 56;
+  static constexpr std::size_t inline_size = 48;
 
   // The trivially copyable representation the deque moves around.
   struct raw {
-    const void* ops;  // const ops_table*; nullptr when empty
+    const void* ops;      // const ops_table*; nullptr when empty
+    std::uint32_t depth;  // fork-join depth (see the top); the pool's business
+    std::uint32_t unused;
     alignas(8) unsigned char storage[inline_size];
   };
   static_assert(sizeof(raw) == 64 && std::is_trivially_copyable_v<raw>);
@@ -47,7 +51,10 @@ class task {
                                         alignof(F) <= 8;
 
   // Empty. The storage is left uninitialised: it is written before it is read.
-  task() noexcept { raw_.ops = nullptr; }
+  task() noexcept {
+    raw_.ops = nullptr;
+    raw_.depth = 0;
+  }
 
   template <class F>
     requires(!std::is_same_v<std::remove_cvref_t<F>, task> && std::is_invocable_v<std::decay_t<F>&>)
@@ -60,6 +67,7 @@ class task {
       std::memcpy(raw_.storage, &boxed, sizeof boxed);
     }
     raw_.ops = &ops_for<Fn>;
+    raw_.depth = 0;
   }
 
   task(task&& other) noexcept : raw_(other.raw_) { other.raw_.ops = nullptr; }
@@ -96,6 +104,8 @@ class task {
   raw& bytes() noexcept { return raw_; }
   const raw& bytes() const noexcept { return raw_; }
   void forget() noexcept { raw_.ops = nullptr; }
+  std::uint32_t depth() const noexcept { return raw_.depth; }
+  void set_depth(std::uint32_t d) noexcept { raw_.depth = d; }
   raw release() noexcept {
     raw r = raw_;
     raw_.ops = nullptr;

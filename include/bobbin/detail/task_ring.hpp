@@ -4,6 +4,7 @@
 // when it is destroyed are cancelled (their futures throw task_cancelled). Once it has
 // grown to its working size, pushing allocates nothing.
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -48,6 +49,36 @@ class task_ring {
   }
 
   const queued_task& front() const noexcept { return buf_[head_]; }
+
+  // The oldest task of depth >= min_depth, if any: moved into the empty task `out`, the
+  // others keeping their order; its metadata, or no_task.
+  static constexpr std::uint64_t no_task = ~std::uint64_t{0};
+  std::uint64_t take_first(std::uint32_t min_depth, task& out) noexcept {
+    const std::size_t mask = buf_.size() - 1;
+    for (std::size_t k = 0; k < count_; ++k) {
+      const queued_task q = buf_[(head_ + k) & mask];
+      if (q.raw.depth < min_depth) continue;
+      for (std::size_t j = k; j > 0; --j) buf_[(head_ + j) & mask] = buf_[(head_ + j - 1) & mask];
+      head_ = (head_ + 1) & mask;
+      --count_;
+      out.bytes() = q.raw;
+      return q.meta;
+    }
+    return no_task;
+  }
+
+  std::uint32_t max_depth() const noexcept {
+    std::uint32_t d = 0;
+    for (std::size_t k = 0; k < count_; ++k) d = std::max(d, buf_[(head_ + k) & (buf_.size() - 1)].raw.depth);
+    return d;
+  }
+
+  bool any(std::uint32_t min_depth) const noexcept {
+    for (std::size_t k = 0; k < count_; ++k) {
+      if (buf_[(head_ + k) & (buf_.size() - 1)].raw.depth >= min_depth) return true;
+    }
+    return false;
+  }
 
   // Moves the oldest task into the empty task `out`; returns its metadata.
   std::uint64_t pop(task& out) noexcept {

@@ -9,10 +9,12 @@
 //   // outside it when self == outside. Returns the worker that must run it, or
 //   // any_worker. May throw std::bad_alloc, leaving t untouched.
 //   std::size_t push(detail::task& t, const task_options&, std::size_t self);
-//   // Called by worker w only: the next task for w, or false.
-//   bool pop(std::size_t w, detail::task& out, pop_info& info);
+//   // Called by worker w only: the next task for w of depth >= min_depth, or false. A
+//   // worker deep in nested waits asks only for tasks deeper than the one it waits in
+//   // (see pool.hpp, "Helping"); min_depth is 0 otherwise, the fast path.
+//   bool pop(std::size_t w, detail::task& out, pop_info& info, std::uint32_t min_depth);
 //   // Called by worker w before it sleeps, after a seq_cst fence: could pop() succeed?
-//   bool has_work_for(std::size_t w) const;
+//   bool has_work_for(std::size_t w, std::uint32_t min_depth) const;
 //   // Called by worker w after each task it ran (least_busy counts running tasks); if the
 //   // queues declare `static constexpr bool counts_running`, before the task's result is
 //   // published instead (detail::before_publish).

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <mutex>
 
 #include "../detail/config.hpp"
@@ -27,20 +28,31 @@ struct fifo {
       return detail::any_worker;
     }
 
-    bool pop(std::size_t, detail::task& out, detail::pop_info& info) {
+    bool pop(std::size_t, detail::task& out, detail::pop_info& info, std::uint32_t min_depth) {
       if (size_.load(std::memory_order_relaxed) == 0) return false;
       std::lock_guard lock(mutex_);
       if (ring_.empty()) return false;
-      info.outside_taken = ring_.pop(out) & detail::from_outside;
+      if (min_depth == 0) {
+        info.outside_taken = ring_.pop(out) & detail::from_outside;
+      } else {
+        const std::uint64_t meta = ring_.take_first(min_depth, out);
+        if (meta == detail::task_ring::no_task) return false;
+        info.outside_taken = meta & detail::from_outside;
+      }
       size_.store(ring_.size(), std::memory_order_relaxed);
       return true;
     }
 
-    bool has_work_for(std::size_t) const noexcept { return size_.load(std::memory_order_seq_cst) != 0; }
+    bool has_work_for(std::size_t, std::uint32_t min_depth) const {
+      if (size_.load(std::memory_order_seq_cst) == 0) return false;
+      if (min_depth == 0) return true;
+      std::lock_guard lock(mutex_);
+      return ring_.any(min_depth);
+    }
     void finished(std::size_t) noexcept {}
 
    private:
-    alignas(detail::cache_line) std::mutex mutex_;  // guards ring_
+    alignas(detail::cache_line) mutable std::mutex mutex_;  // guards ring_
     detail::task_ring ring_;
     alignas(detail::cache_line) std::atomic<std::size_t> size_{0};
   };

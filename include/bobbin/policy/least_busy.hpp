@@ -1,10 +1,13 @@
 #pragma once
-// least_busy: each task goes to the worker with the fewest queued + running tasks (ties
-// broken in turn), into that worker's own queue; no stealing. Balances tasks of uneven
-// cost at submission time, at the price of reading every worker's load per task.
+// least_busy: each task submitted from outside the pool goes to the worker with the fewest
+// queued + running tasks (ties broken in turn), into that worker's own queue; no
+// stealing. A task submitted by a task stays on its worker, as with round_robin (a
+// fork-join computation runs depth-first where it started). Balances independent tasks of
+// uneven cost at submission time, at the price of reading every worker's load per task.
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 
 #include "../detail/config.hpp"
@@ -29,6 +32,16 @@ struct least_busy {
     }
 
     std::size_t push(detail::task& t, const task_options&, std::size_t self) {
+      if (self != detail::outside) {  // from a task: stays on its worker (see the top)
+        load_[self].n.fetch_add(1, std::memory_order_relaxed);
+        try {
+          queue_[self].push(t, 0);
+        } catch (...) {
+          load_[self].n.fetch_sub(1, std::memory_order_relaxed);
+          throw;
+        }
+        return self;
+      }
       // Ties go in turn: start the scan one further each time.
       const std::size_t start = next_.fetch_add(1, std::memory_order_relaxed) % n_;
       std::size_t best = start;
@@ -44,7 +57,7 @@ struct least_busy {
       // relaxed: the load is a heuristic; the queue's lock orders the task itself.
       load_[best].n.fetch_add(1, std::memory_order_relaxed);
       try {
-        queue_[best].push(t, self == detail::outside ? detail::from_outside : 0);
+        queue_[best].push(t, detail::from_outside);
       } catch (...) {
         load_[best].n.fetch_sub(1, std::memory_order_relaxed);
         throw;
@@ -52,8 +65,10 @@ struct least_busy {
       return best;
     }
 
-    bool pop(std::size_t w, detail::task& out, detail::pop_info& info) { return queue_[w].pop(out, info); }
-    bool has_work_for(std::size_t w) const noexcept { return queue_[w].has_work(); }
+    bool pop(std::size_t w, detail::task& out, detail::pop_info& info, std::uint32_t min_depth) {
+      return queue_[w].pop(out, info, min_depth);
+    }
+    bool has_work_for(std::size_t w, std::uint32_t min_depth) const { return queue_[w].has_work(min_depth); }
     // A task of w's ended: it no longer counts against w.
     void finished(std::size_t w) noexcept { load_[w].n.fetch_sub(1, std::memory_order_relaxed); }
 

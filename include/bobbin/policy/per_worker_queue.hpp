@@ -3,11 +3,16 @@
 // batches into a private buffer. Shared by round_robin and least_busy, which differ only
 // in how they choose the worker.
 //
+// Deep waits: a task here can run on no other worker, so a waiter can never be told to
+// leave one alone (that could deadlock); a deeply nested waiter (min_depth != 0) takes
+// instead the deepest task it holds, which keeps the nesting of waits shallow.
+//
 // Thread-safety: push() from any thread; pop()/has_work() by the owning worker only.
 
 #include <algorithm>
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <mutex>
 
 #include "../detail/config.hpp"
@@ -28,7 +33,8 @@ class alignas(cache_line) per_worker_queue {
     size_.store(ring_.size(), std::memory_order_relaxed);
   }
 
-  bool pop(task& out, pop_info& info) {
+  bool pop(task& out, pop_info& info, std::uint32_t min_depth) {
+    if (min_depth != 0) return pop_deep(out, info, min_depth);
     if (local_.pop(out)) return true;
     if (size_.load(std::memory_order_relaxed) == 0) return false;
     std::lock_guard lock(mutex_);
@@ -43,10 +49,30 @@ class alignas(cache_line) per_worker_queue {
     return true;
   }
 
-  bool has_work() const noexcept { return !local_.empty() || size_.load(std::memory_order_seq_cst) != 0; }
+  bool has_work(std::uint32_t) const noexcept {
+    return !local_.empty() || size_.load(std::memory_order_seq_cst) != 0;
+  }
 
  private:
-  std::mutex mutex_;  // guards ring_
+  // The deepest task held here (the oldest among equals), whatever min_depth (see the top).
+  bool pop_deep(task& out, pop_info& info, std::uint32_t) {
+    const bool have_local = !local_.empty();
+    const std::uint32_t local_best = have_local ? local_.max_depth() : 0;
+    if (size_.load(std::memory_order_relaxed) != 0) {
+      std::lock_guard lock(mutex_);
+      if (!ring_.empty()) {
+        const std::uint32_t ring_best = ring_.max_depth();
+        if (!have_local || ring_best > local_best) {
+          info.outside_taken += ring_.take_first(ring_best, out) & from_outside;
+          size_.store(ring_.size(), std::memory_order_relaxed);
+          return true;
+        }
+      }
+    }
+    return have_local && local_.take_first(local_best, out);
+  }
+
+  mutable std::mutex mutex_;  // guards ring_
   task_ring ring_;
   std::atomic<std::size_t> size_{0};
   local_buffer local_;  // owner only

@@ -35,9 +35,19 @@ struct priority {
       return detail::any_worker;
     }
 
-    bool pop(std::size_t, detail::task& out, detail::pop_info& info) {
+    bool pop(std::size_t, detail::task& out, detail::pop_info& info, std::uint32_t min_depth) {
       if (size_.load(std::memory_order_relaxed) == 0) return false;
       std::lock_guard lock(mutex_);
+      if (min_depth != 0) {  // a deep waiter: the first deep-enough task in priority order
+        for (auto& [level, ring] : levels_) {
+          const std::uint64_t meta = ring.take_first(min_depth, out);
+          if (meta == detail::task_ring::no_task) continue;
+          info.outside_taken = meta & detail::from_outside;
+          size_.store(size_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+          return true;
+        }
+        return false;
+      }
       detail::task_ring* from = nullptr;
       const bool age = aging_ != 0 && ++taken_ % aging_ == 0;
       for (auto& [level, ring] : levels_) {  // highest priority first
@@ -54,12 +64,20 @@ struct priority {
       return true;
     }
 
-    bool has_work_for(std::size_t) const noexcept { return size_.load(std::memory_order_seq_cst) != 0; }
+    bool has_work_for(std::size_t, std::uint32_t min_depth) const {
+      if (size_.load(std::memory_order_seq_cst) == 0) return false;
+      if (min_depth == 0) return true;
+      std::lock_guard lock(mutex_);
+      for (const auto& [level, ring] : levels_) {
+        if (ring.any(min_depth)) return true;
+      }
+      return false;
+    }
     void finished(std::size_t) noexcept {}
 
    private:
     const std::size_t aging_;
-    alignas(detail::cache_line) std::mutex mutex_;  // guards everything below but size_
+    alignas(detail::cache_line) mutable std::mutex mutex_;  // guards everything below but size_
     std::map<int, detail::task_ring, std::greater<int>> levels_;
     std::uint64_t seq_ = 0;
     std::uint64_t taken_ = 0;

@@ -1,10 +1,14 @@
 #pragma once
-// round_robin: each task goes to the next worker in turn, into that worker's own queue;
-// no stealing. Fair and predictable when tasks cost the same; when they do not, a worker
-// that drew long tasks falls behind while others idle (see docs/scheduling.md).
+// round_robin: each task submitted from outside the pool goes to the next worker in turn,
+// into that worker's own queue; no stealing. A task submitted by a task stays on its
+// worker, so a fork-join computation runs depth-first where it started (a waiter then
+// holds every task it waits for, and its stack stays shallow). Fair and predictable when
+// tasks cost the same; when they do not, a worker that drew long tasks falls behind while
+// others idle (see docs/scheduling.md).
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 
 #include "../detail/config.hpp"
@@ -24,14 +28,20 @@ struct round_robin {
     }
 
     std::size_t push(detail::task& t, const task_options&, std::size_t self) {
+      if (self != detail::outside) {  // from a task: stays on its worker (see the top)
+        queue_[self].push(t, 0);
+        return self;
+      }
       // relaxed: the turn only spreads tasks; it orders nothing.
       const std::size_t w = next_.fetch_add(1, std::memory_order_relaxed) % n_;
-      queue_[w].push(t, self == detail::outside ? detail::from_outside : 0);
+      queue_[w].push(t, detail::from_outside);
       return w;
     }
 
-    bool pop(std::size_t w, detail::task& out, detail::pop_info& info) { return queue_[w].pop(out, info); }
-    bool has_work_for(std::size_t w) const noexcept { return queue_[w].has_work(); }
+    bool pop(std::size_t w, detail::task& out, detail::pop_info& info, std::uint32_t min_depth) {
+      return queue_[w].pop(out, info, min_depth);
+    }
+    bool has_work_for(std::size_t w, std::uint32_t min_depth) const { return queue_[w].has_work(min_depth); }
     void finished(std::size_t) noexcept {}
 
    private:

@@ -50,18 +50,25 @@ struct work_stealing {
       return detail::any_worker;
     }
 
-    bool pop(std::size_t w, detail::task& out, detail::pop_info& info) {
+    bool pop(std::size_t w, detail::task& out, detail::pop_info& info, std::uint32_t min_depth) {
       own& me = *own_[w];
-      if (me.deque.pop(out.bytes())) return true;
-      if (injection_size_.load(std::memory_order_relaxed) != 0 && take_injected(me, out, info)) return true;
+      if (me.deque.pop(out.bytes())) {
+        if (out.depth() >= min_depth) return true;
+        me.deque.push(out.bytes());  // too shallow for this waiter: back where it was (no growth)
+      }
+      // Tasks from outside have depth 0: only for an unrestricted taker.
+      if (min_depth == 0 && injection_size_.load(std::memory_order_relaxed) != 0 && take_injected(me, out, info)) {
+        return true;
+      }
       const std::size_t n = own_.size();
       if (n > 1) {
+        const auto deep_enough = [min_depth](const detail::task::raw& r) { return r.depth >= min_depth; };
         const std::size_t start = me.next_random() % n;
         for (std::size_t k = 0; k < n; ++k) {
           own& victim = *own_[(start + k) % n];
           if (&victim == &me) continue;
-          auto r = victim.deque.steal(out.bytes());
-          if (r == detail::steal_status::lost_race) r = victim.deque.steal(out.bytes());
+          auto r = victim.deque.steal(out.bytes(), deep_enough);
+          if (r == detail::steal_status::lost_race) r = victim.deque.steal(out.bytes(), deep_enough);
           if (r == detail::steal_status::success) {
             info.stolen = true;
             return true;
@@ -72,10 +79,18 @@ struct work_stealing {
       return false;
     }
 
-    bool has_work_for(std::size_t) const noexcept {
-      if (injection_size_.load(std::memory_order_seq_cst) != 0) return true;
+    bool has_work_for(std::size_t w, std::uint32_t min_depth) const noexcept {
+      if (min_depth == 0) {
+        if (injection_size_.load(std::memory_order_seq_cst) != 0) return true;
+        for (const auto& o : own_) {
+          if (!o->deque.empty_approx()) return true;
+        }
+        return false;
+      }
+      detail::task::raw r;
+      if (own_[w]->deque.peek_bottom(r) && r.depth >= min_depth) return true;
       for (const auto& o : own_) {
-        if (!o->deque.empty_approx()) return true;
+        if (o.get() != own_[w].get() && o->deque.peek_top(r) && r.depth >= min_depth) return true;
       }
       return false;
     }
