@@ -1,0 +1,219 @@
+#pragma once
+// bobbin::broadcast_channel<T>: Node.js's BroadcastChannel. Every message posted goes, as
+// a copy, to every receiver subscribed at that moment.
+//
+//   bobbin::broadcast_channel<event> bc;
+//   auto sub = bc.subscribe();          // a broadcast_receiver<event>
+//   bc.post_message(event{...});        // sub and every other subscriber get a copy
+//   for (auto&& e : sub) { ... }        // until bc is closed (and sub drained)
+//
+// Channel and receivers are handles: copies share state, and every member may be called
+// from any thread.
+//
+// Semantics:
+// - A receiver gets the messages posted after subscribe() returned, in order; all
+//   receivers see all messages in the same order.
+// - Each receiver has its own unbounded queue, so post_message never blocks: a slow
+//   receiver costs memory, never the poster's time. A receiver whose last handle was
+//   destroyed (or that was closed) stops receiving and costs nothing more.
+// - close() ends every receiver after it has drained what was posted before; post_message
+//   then returns false and subscribe() returns a receiver that is already closed. When the
+//   last handle to the channel goes, it closes the same way.
+// - post_message copies the message once per receiver, under a lock that orders posts. If
+//   a copy throws, the receivers before it in the list have the message, the others do
+//   not, and the exception propagates; the channel stays usable.
+// - A receiver's on_message(handler, executor) works as a message port's (see
+//   message_port.hpp).
+
+#include <chrono>
+#include <concepts>
+#include <exception>
+#include <iterator>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "detail/executor.hpp"
+#include "detail/mailbox.hpp"
+#include "detail/queue_slot.hpp"
+#include "detail/receive_iterator.hpp"
+#include "detail/wait_gate.hpp"
+
+namespace bobbin {
+
+template <detail::message_type T>
+  requires std::copy_constructible<T>
+class broadcast_channel;
+
+// One subscription to a broadcast_channel.
+template <detail::message_type T>
+  requires std::copy_constructible<T>
+class broadcast_receiver {
+ public:
+  using value_type = T;
+  using iterator = detail::receive_iterator<broadcast_receiver, T>;
+
+  // Blocks until a message arrives; nullopt once closed and drained.
+  std::optional<T> receive() { return box().core().receive(); }
+  std::optional<T> try_receive() { return box().core().try_receive(); }
+  template <class Rep, class Period>
+  std::optional<T> receive_for(const std::chrono::duration<Rep, Period>& d) {
+    return box().core().receive_until(detail::deadline_after(d));
+  }
+  template <class Clock, class Duration>
+  std::optional<T> receive_until(const std::chrono::time_point<Clock, Duration>& t) {
+    return box().core().receive_until(t);
+  }
+
+  // As message_port::on_message.
+  template <class F, detail::executor E>
+    requires std::invocable<std::decay_t<F>&, T&&> && std::move_constructible<std::decay_t<F>>
+  void on_message(F&& handler, E& executor) {
+    box().set_handler(std::forward<F>(handler), executor);
+  }
+
+  // Unsubscribes: nothing more arrives; what is queued can still be received.
+  void close() { box().close(); }
+  bool closed() const noexcept { return sub_->box->core().closed(); }
+
+  iterator begin() { return iterator(*this); }
+  std::default_sentinel_t end() const noexcept { return {}; }
+
+  friend bool operator==(const broadcast_receiver& a, const broadcast_receiver& b) noexcept {
+    return a.sub_ == b.sub_;
+  }
+
+ private:
+  friend class broadcast_channel<T>;
+
+  // Shared by a receiver's handles; the channel holds it weakly, so it dies with them.
+  struct subscription {
+    std::shared_ptr<detail::mailbox<T>> box = std::make_shared<detail::mailbox<T>>();
+    subscription() = default;
+    subscription(const subscription&) = delete;
+    subscription& operator=(const subscription&) = delete;
+    ~subscription() {
+      try {
+        box->close();  // ends a drain that may still run, releasing its handler
+      } catch (...) {
+        // The executor refused that drain; the handler goes with the mailbox instead.
+      }
+    }
+  };
+
+  explicit broadcast_receiver(std::shared_ptr<subscription> s) : sub_(std::move(s)) {}
+  detail::mailbox<T>& box() const noexcept { return *sub_->box; }
+
+  std::shared_ptr<subscription> sub_;
+};
+
+template <detail::message_type T>
+  requires std::copy_constructible<T>
+class broadcast_channel {
+ public:
+  using receiver = broadcast_receiver<T>;
+
+  broadcast_channel() : state_(std::make_shared<state>()) {}
+
+  // A new receiver that gets every message posted from now on.
+  receiver subscribe() {
+    auto sub = std::make_shared<typename receiver::subscription>();
+    std::lock_guard lock(state_->mutex);
+    if (state_->closed) {
+      sub->box->close();
+    } else {
+      state_->subscribers.push_back(sub);
+    }
+    return receiver(std::move(sub));
+  }
+
+  // Copies v to every current receiver; false if the channel is closed.
+  bool post_message(const T& v) {
+    std::vector<std::shared_ptr<detail::mailbox<T>>> with_handler;  // to schedule after unlocking
+    std::exception_ptr error;
+    {
+      std::lock_guard lock(state_->mutex);
+      if (state_->closed) return false;
+      bool dropped = false;
+      try {
+        for (const auto& weak : state_->subscribers) {
+          const auto sub = weak.lock();
+          if (!sub) {
+            dropped = true;
+            continue;
+          }
+          if (sub->box->push(v) && sub->box->has_handler()) with_handler.push_back(sub->box);
+        }
+      } catch (...) {
+        error = std::current_exception();
+      }
+      if (dropped) std::erase_if(state_->subscribers, [](const auto& w) { return w.expired(); });
+    }
+    // Outside the lock: an executor may run the handler inline, and it may post here.
+    for (const auto& box : with_handler) box->dispatch();
+    if (error) std::rethrow_exception(error);
+    return true;
+  }
+
+  // Ends every receiver once it has drained; idempotent.
+  void close() { state_->close(); }
+  bool closed() const {
+    std::lock_guard lock(state_->mutex);
+    return state_->closed;
+  }
+
+  // How many receivers are subscribed: a snapshot (dropped ones may still count until the
+  // next post).
+  std::size_t subscriber_count() const {
+    std::lock_guard lock(state_->mutex);
+    return state_->subscribers.size();
+  }
+
+  friend bool operator==(const broadcast_channel& a, const broadcast_channel& b) noexcept {
+    return a.state_ == b.state_;
+  }
+
+ private:
+  struct state {
+    mutable std::mutex mutex;
+    std::vector<std::weak_ptr<typename receiver::subscription>> subscribers;
+    bool closed = false;
+
+    state() = default;
+    state(const state&) = delete;
+    state& operator=(const state&) = delete;
+    ~state() {
+      try {
+        close();
+      } catch (...) {
+        // An executor refused a drain; those handlers go with their mailboxes.
+      }
+    }
+
+    void close() {
+      std::vector<std::weak_ptr<typename receiver::subscription>> to_close;
+      {
+        std::lock_guard lock(mutex);
+        if (closed) return;
+        closed = true;
+        to_close.swap(subscribers);
+      }
+      // Outside the lock, for the same reason as in post_message.
+      std::exception_ptr error;
+      for (const auto& weak : to_close) {
+        try {
+          if (const auto sub = weak.lock()) sub->box->close();
+        } catch (...) {
+          if (!error) error = std::current_exception();
+        }
+      }
+      if (error) std::rethrow_exception(error);
+    }
+  };
+
+  std::shared_ptr<state> state_;
+};
+
+}  // namespace bobbin

@@ -1,0 +1,163 @@
+#pragma once
+// bobbin::channel<T>: a typed, multi-producer multi-consumer channel between threads, like
+// a Go channel. Unbounded by default, bounded with bobbin::capacity{n}. Also brings in
+// message ports (make_message_channel) and broadcast_channel, so that
+// #include <bobbin/channel.hpp> gives every channel type.
+//
+//   bobbin::channel<int> ch(bobbin::capacity{64});
+//   std::jthread producer([ch]() mutable {
+//     for (int i = 0; i < 1000; ++i) ch.send(i);
+//     ch.close();
+//   });
+//   for (int v : ch) use(v);           // until closed and drained
+//
+// Every member may be called from any thread at the same time, on any copy: copies are
+// handles to one channel (shared state), and the channel lives until its last handle goes;
+// messages still queued then are destroyed. A moved-from handle may only be assigned to
+// or destroyed.
+//
+// Semantics:
+// - Closing never loses an accepted message: receivers drain what was sent before close,
+//   then receive() returns nullopt. send() after close returns false and leaves the value
+//   as it was. close() wakes every blocked sender and receiver.
+// - Each sender's messages are received in the order it sent them.
+// - Blocking calls spin for a few microseconds, then sleep (no CPU while idle). A send
+//   wakes at most one sleeping receiver, a receive at most one sleeping sender.
+// - Bounded: never more than n messages are held; the ring of n slots is allocated up
+//   front. Unbounded: memory grows in segments of slots that are reused once drained, and
+//   the channel keeps the memory of its largest backlog until it is destroyed.
+// - Exceptions: if copying or moving T into the channel throws, the message is not sent,
+//   the exception propagates, and the channel stays usable (a copied value is untouched; a
+//   moved one is as T's move constructor left it). If moving T out of the channel throws
+//   in a receive, that message is destroyed and the exception propagates; the channel stays
+//   usable. A throwing move is rare (std::is_nothrow_move_constructible covers most types).
+
+#include <chrono>
+#include <concepts>
+#include <cstddef>
+#include <iterator>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <utility>
+
+#include "detail/channel_core.hpp"
+#include "detail/queue_slot.hpp"
+#include "detail/receive_iterator.hpp"
+#include "detail/wait_gate.hpp"
+
+namespace bobbin {
+
+// The number of messages a bounded channel holds. Must be at least 1.
+struct capacity {
+  std::size_t value;
+};
+
+// What a non-blocking (or timed) send did. closed wins over full.
+enum class send_status { ok, full, closed };
+
+template <detail::message_type T>
+class channel {
+ public:
+  using value_type = T;
+  using iterator = detail::receive_iterator<channel, T>;
+
+  // An unbounded channel.
+  channel() : core_(std::make_shared<detail::channel_core<T>>(0)) {}
+
+  // A bounded channel of c.value slots; std::invalid_argument if c.value is 0.
+  explicit channel(capacity c) : core_(make_bounded(c.value)) {}
+
+  // Blocks while the channel is full. false if it is closed; v is then left as it was.
+  bool send(const T& v)
+    requires std::copy_constructible<T>
+  {
+    return core_->send(v) == detail::push_status::ok;
+  }
+  bool send(T&& v) { return core_->send(std::move(v)) == detail::push_status::ok; }
+
+  // Never blocks. v is moved from (or copied) only when the answer is ok.
+  send_status try_send(const T& v)
+    requires std::copy_constructible<T>
+  {
+    return status(core_->try_send(v));
+  }
+  send_status try_send(T&& v) { return status(core_->try_send(std::move(v))); }
+
+  // As send, but gives up after d or at t: then full (and v is left as it was).
+  template <class Rep, class Period>
+  send_status send_for(T&& v, const std::chrono::duration<Rep, Period>& d) {
+    return send_until(std::move(v), detail::deadline_after(d));
+  }
+  template <class Rep, class Period>
+  send_status send_for(const T& v, const std::chrono::duration<Rep, Period>& d)
+    requires std::copy_constructible<T>
+  {
+    return send_until(v, detail::deadline_after(d));
+  }
+  template <class Clock, class Duration>
+  send_status send_until(T&& v, const std::chrono::time_point<Clock, Duration>& t) {
+    return status(core_->send_until(std::move(v), t));
+  }
+  template <class Clock, class Duration>
+  send_status send_until(const T& v, const std::chrono::time_point<Clock, Duration>& t)
+    requires std::copy_constructible<T>
+  {
+    return status(core_->send_until(v, t));
+  }
+
+  // Blocks until a message arrives; nullopt once the channel is closed and drained.
+  std::optional<T> receive() { return core_->receive(); }
+
+  // Never blocks; nullopt if nothing is ready right now (or closed and drained). A message
+  // whose send is still copying it in is not ready yet.
+  std::optional<T> try_receive() { return core_->try_receive(); }
+
+  // As receive, but gives up after d or at t (then nullopt); never returns nullopt before
+  // that unless the channel is closed and drained.
+  template <class Rep, class Period>
+  std::optional<T> receive_for(const std::chrono::duration<Rep, Period>& d) {
+    return core_->receive_until(detail::deadline_after(d));
+  }
+  template <class Clock, class Duration>
+  std::optional<T> receive_until(const std::chrono::time_point<Clock, Duration>& t) {
+    return core_->receive_until(t);
+  }
+
+  // No more sends; receivers drain what is queued. Idempotent.
+  void close() noexcept { core_->close(); }
+  bool closed() const noexcept { return core_->closed(); }
+
+  // How many messages are queued: a snapshot that may be stale as soon as it returns (it
+  // counts sends in progress too). Never more than the capacity.
+  std::size_t size() const noexcept { return core_->size(); }
+
+  // for (auto&& v : ch): receives until closed and drained.
+  iterator begin() { return iterator(*this); }
+  std::default_sentinel_t end() const noexcept { return {}; }
+
+  // Handles to the same channel compare equal.
+  friend bool operator==(const channel& a, const channel& b) noexcept { return a.core_ == b.core_; }
+
+ private:
+  static std::shared_ptr<detail::channel_core<T>> make_bounded(std::size_t n) {
+    if (n == 0) throw std::invalid_argument("bobbin::channel: capacity must be at least 1");
+    return std::make_shared<detail::channel_core<T>>(n);
+  }
+
+  static constexpr send_status status(detail::push_status s) noexcept {
+    switch (s) {
+      case detail::push_status::ok: return send_status::ok;
+      case detail::push_status::full: return send_status::full;
+      case detail::push_status::closed: break;
+    }
+    return send_status::closed;
+  }
+
+  std::shared_ptr<detail::channel_core<T>> core_;
+};
+
+}  // namespace bobbin
+
+#include "broadcast_channel.hpp"
+#include "message_port.hpp"

@@ -1,0 +1,200 @@
+#pragma once
+// detail::channel_core<T>: one channel's shared state. A queue (bounded_ring when a
+// capacity is given, else segmented_queue) plus two wait gates, one where receivers
+// sleep (not_empty_) and one where senders on a full bounded channel sleep (not_full_).
+//
+// Contract:
+// - Every member may be called from any thread at any time; the destructor runs alone
+//   (when the last handle goes) and destroys the messages still queued.
+// - Who wakes whom:
+//   * a push that succeeded wakes at most one sleeping receiver (one new message);
+//   * a pop that freed a slot (took a message, or stepped over a skipped one) wakes at
+//     most one sleeping sender;
+//   * close wakes everyone on both gates;
+//   * hand-on: the queues are not strictly FIFO-visible (a receiver woken for the message
+//     at p + 1 finds p still under construction and sleeps again), so a thread that
+//     succeeded and sees more ready on its side while others sleep wakes one of them.
+//     Each such wake-up corresponds to something that is ready, so no more threads wake
+//     than there is work for, and no message is left behind while a receiver sleeps.
+// - Ordering: the queues publish and free slots with seq_cst stores and read them with
+//   seq_cst loads, and close sets its flag with a seq_cst store; wait_gate's contract
+//   asks exactly that. A pop's claim (seq_cst CAS on head) comes before its hand-on look at
+//   the gate (seq_cst load), so a receiver that registered and then saw the old head is
+//   seen by the hand-on.
+// - Exceptions: if T's constructor throws in a push, the claimed slot is marked skipped
+//   (receivers step over it), one receiver is woken in case it sleeps on that slot, and
+//   the exception propagates; the channel stays consistent. See slot_storage::move_to
+//   for a move that throws in a pop.
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+#include "bounded_ring.hpp"
+#include "queue_slot.hpp"
+#include "segmented_queue.hpp"
+#include "wait_gate.hpp"
+
+namespace bobbin::detail {
+
+template <message_type T>
+class channel_core {
+ public:
+  // capacity 0: unbounded.
+  explicit channel_core(std::size_t capacity) {
+    if (capacity != 0) queue_.template emplace<bounded_ring<T>>(capacity);
+  }
+
+  channel_core(const channel_core&) = delete;
+  channel_core& operator=(const channel_core&) = delete;
+
+  bool bounded() const noexcept { return std::holds_alternative<bounded_ring<T>>(queue_); }
+
+  // U is T, T& or const T& (moved or copied into the channel only on success).
+  template <class U>
+  push_status try_send(U&& v) {
+    push_status st;
+    try {
+      st = visit([&](auto& q) { return q.try_push(std::forward<U>(v)); });
+    } catch (...) {
+      not_empty_.notify_one();  // a receiver may sleep on the slot that is now skipped
+      throw;
+    }
+    if (st == push_status::ok) pushed();
+    return st;
+  }
+
+  // Blocks while full; ok or closed.
+  template <class U>
+  push_status send(U&& v) {
+    // Forwarding v again after a failed try is fine: it is moved only on success.
+    push_status st = try_send(std::forward<U>(v));
+    if (st != push_status::full) return st;
+    not_full_.wait(
+        [&] {
+          st = try_send(std::forward<U>(v));
+          return st != push_status::full;
+        },
+        room_for_a_batch());
+    return st;
+  }
+
+  // As send, but gives up at the deadline (then full).
+  template <class U, class Clock, class Duration>
+  push_status send_until(U&& v, const std::chrono::time_point<Clock, Duration>& deadline) {
+    push_status st = try_send(std::forward<U>(v));
+    if (st != push_status::full) return st;
+    not_full_.wait_until(
+        [&] {
+          st = try_send(std::forward<U>(v));
+          return st != push_status::full;
+        },
+        deadline, room_for_a_batch());
+    return st;
+  }
+
+  pop_status try_receive(std::optional<T>& out) {
+    bool freed = false;
+    pop_status st;
+    try {
+      st = visit([&](auto& q) { return q.try_pop(out, freed); });
+    } catch (...) {
+      popped(true, true);  // the slot was freed all the same (see slot_storage::move_to)
+      throw;
+    }
+    popped(freed, st == pop_status::ok);
+    return st;
+  }
+
+  std::optional<T> try_receive() {
+    std::optional<T> out;
+    try_receive(out);
+    return out;
+  }
+
+  // Blocks until a message or closed-and-drained (then nullopt).
+  std::optional<T> receive() {
+    std::optional<T> out;
+    if (try_receive(out) == pop_status::empty)
+      not_empty_.wait([&] { return try_receive(out) != pop_status::empty; });
+    return out;
+  }
+
+  // As receive, but gives up at the deadline (then nullopt).
+  template <class Clock, class Duration>
+  std::optional<T> receive_until(const std::chrono::time_point<Clock, Duration>& deadline) {
+    std::optional<T> out;
+    if (try_receive(out) == pop_status::empty)
+      not_empty_.wait_until([&] { return try_receive(out) != pop_status::empty; }, deadline);
+    return out;
+  }
+
+  // True if this call closed the channel.
+  bool close() noexcept {
+    if (!visit([](auto& q) { return q.close(); })) return false;
+    not_empty_.notify_all();
+    not_full_.notify_all();
+    return true;
+  }
+
+  bool closed() const noexcept {
+    return visit([](const auto& q) { return q.closed(); });
+  }
+
+  std::size_t size() const noexcept {
+    return visit([](const auto& q) { return q.size(); });
+  }
+
+  // Whether a pop would find something to take (or to step over) right now.
+  bool front_ready() {
+    return visit([](auto& q) { return q.front_ready(); });
+  }
+
+ private:
+  template <class F>
+  decltype(auto) visit(F&& f) {
+    if (auto* ring = std::get_if<bounded_ring<T>>(&queue_)) return f(*ring);
+    return f(std::get<segmented_queue<T>>(queue_));
+  }
+  template <class F>
+  decltype(auto) visit(F&& f) const {
+    if (auto* ring = std::get_if<bounded_ring<T>>(&queue_)) return f(*ring);
+    return f(std::get<segmented_queue<T>>(queue_));
+  }
+
+  // A sender that found the ring full spins until an eighth of it is free before it
+  // tries again. Taking each slot as soon as it frees would keep sender and receiver on
+  // the same cache line, one transfer per message each way; after a pause, both sides
+  // stream through lines the other has left. Only the spin waits for this: a sender that
+  // went to sleep takes the first free slot it is woken for.
+  auto room_for_a_batch() {
+    const auto* ring = std::get_if<bounded_ring<T>>(&queue_);
+    const std::size_t batch = ring != nullptr ? std::max<std::size_t>(1, ring->capacity() / 8) : 1;
+    return [ring, batch] { return ring == nullptr || ring->has_room(batch); };
+  }
+
+  void pushed() {
+    not_empty_.notify_one();
+    if (auto* ring = std::get_if<bounded_ring<T>>(&queue_)) {
+      if (not_full_.has_waiters() && ring->back_free()) not_full_.notify_one();  // hand-on
+    }
+  }
+
+  // freed: the pop freed a slot (took a message or stepped over a skipped one); took: it
+  // took a message.
+  void popped(bool freed, bool took) {
+    if (freed && bounded()) not_full_.notify_one();
+    if (took && not_empty_.has_waiters() && front_ready()) not_empty_.notify_one();  // hand-on
+  }
+
+  std::variant<segmented_queue<T>, bounded_ring<T>> queue_;
+  // Read by every push (not_empty_) or pop (not_full_), written only by sleepers.
+  alignas(cache_line) wait_gate not_empty_;
+  alignas(cache_line) wait_gate not_full_;
+};
+
+}  // namespace bobbin::detail

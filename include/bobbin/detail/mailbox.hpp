@@ -1,0 +1,177 @@
+#pragma once
+// detail::mailbox<T>: the receiving end of a message port or of a broadcast subscription.
+// An unbounded channel_core, plus an optional handler that an executor runs for each
+// message, like the 'message' event of a Node.js MessagePort.
+//
+// Contract:
+// - post/push/receive/close may be called from any thread. set_handler at most once.
+//   A mailbox is always owned by a std::shared_ptr (drain tasks keep it alive).
+// - Delivery: once a handler is set, every message that nobody took with receive() is
+//   passed to it, in order, one at a time: at most one drain task is scheduled or running
+//   per mailbox (the `scheduled_` flag), and a drain hands the flag on to the next
+//   (through the executor's queue, which orders them).
+// - Scheduling: whoever flips `scheduled_` from false to true posts a drain task. A drain
+//   takes messages until the queue is empty, then clears the flag and looks once more: a
+//   sender that pushed just before the flag was cleared saw it set and did not post, so
+//   the drain must see that message. Both sides use seq_cst (the push publishes with a
+//   seq_cst store, then exchanges the flag; the drain stores false, then loads the queue).
+//   A drain handles at most drain_batch messages, then posts its successor and returns, so
+//   a busy port does not hold an executor thread forever.
+// - End: when the queue is closed and drained, the drain releases the handler (and what it
+//   captured, e.g. its own port) and keeps the flag set for good: nothing is scheduled any
+//   more. Closing schedules a drain for that reason.
+// - Handler exceptions propagate out of the drain task into the executor (a pool hands
+//   them to its on_error); the message that threw is consumed and delivery continues with
+//   the next one in a new task. If the executor's post throws, the flag is cleared, the
+//   message stays queued, and the exception propagates to whoever posted.
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <type_traits>
+#include <utility>
+
+#include "channel_core.hpp"
+#include "executor.hpp"
+#include "queue_slot.hpp"
+
+namespace bobbin::detail {
+
+template <message_type T>
+class mailbox : public std::enable_shared_from_this<mailbox<T>> {
+ public:
+  mailbox() = default;
+  mailbox(const mailbox&) = delete;
+  mailbox& operator=(const mailbox&) = delete;
+  ~mailbox() { delete handler_.load(std::memory_order_acquire); }
+
+  channel_core<T>& core() noexcept { return core_; }
+  const channel_core<T>& core() const noexcept { return core_; }
+
+  // Queues v (false: closed, v untouched) and schedules the handler if there is one.
+  template <class U>
+  bool post(U&& v) {
+    if (!push(std::forward<U>(v))) return false;
+    dispatch();
+    return true;
+  }
+
+  // Queues v without scheduling anything; the caller calls dispatch() afterwards.
+  template <class U>
+  bool push(U&& v) {
+    return core_.try_send(std::forward<U>(v)) == push_status::ok;  // unbounded: never full
+  }
+
+  bool has_handler() const noexcept { return handler_.load(std::memory_order_seq_cst) != nullptr; }
+
+  // If a handler is set and no drain is scheduled, schedules one.
+  void dispatch() {
+    // seq_cst: after our push's seq_cst publication; set_handler stores the handler and
+    // then looks at the queue, so one of the two sees the other.
+    handler_base* h = handler_.load(std::memory_order_seq_cst);
+    if (h == nullptr) return;
+    // seq_cst: pairs with the drain's store(false) and re-check (see the contract). h stays
+    // valid if we win: only a drain releases it, and a drain keeps the flag set forever
+    // once it has.
+    if (scheduled_.exchange(true, std::memory_order_seq_cst)) return;
+    schedule(h);
+  }
+
+  template <class F, class E>
+  void set_handler(F&& f, E& ex) {
+    bool expected = false;
+    if (!handler_set_.compare_exchange_strong(expected, true, std::memory_order_acq_rel))
+      throw std::logic_error("bobbin: on_message may be called only once per port");
+    handler_.store(new handler_impl<std::decay_t<F>, E>(std::forward<F>(f), ex),
+                   std::memory_order_seq_cst);  // seq_cst: see dispatch
+    dispatch();  // messages that came before the handler
+  }
+
+  // Closes the queue (receivers drain it, then see nullopt) and lets a handler retire.
+  void close() {
+    if (core_.close()) dispatch();
+  }
+
+ private:
+  static constexpr int drain_batch = 64;
+
+  struct handler_base {
+    virtual ~handler_base() = default;
+    virtual void call(T&& message) = 0;
+    virtual void post(std::function<void()> task) = 0;
+  };
+
+  template <class F, class E>
+  struct handler_impl final : handler_base {
+    template <class G>
+    handler_impl(G&& g, E& e) : f(std::forward<G>(g)), ex(&e) {}
+    void call(T&& message) override { std::invoke(f, std::move(message)); }
+    void post(std::function<void()> task) override { ex->post(std::move(task)); }
+    F f;
+    E* ex;
+  };
+
+  void schedule(handler_base* h) {
+    try {
+      h->post([self = this->shared_from_this()] { self->drain(); });
+    } catch (...) {
+      scheduled_.store(false, std::memory_order_seq_cst);
+      throw;
+    }
+  }
+
+  // Runs on the executor; holds the flag.
+  void drain() {
+    // acquire: the handler was stored before the flag was set that scheduled us.
+    handler_base* h = handler_.load(std::memory_order_acquire);
+    for (int i = 0; i < drain_batch; ++i) {
+      std::optional<T> message;
+      const pop_status st = core_.try_receive(message);
+      if (st == pop_status::closed) {
+        retire(h);
+        return;
+      }
+      if (st == pop_status::empty) {
+        hand_over(h);
+        return;
+      }
+      try {
+        h->call(std::move(*message));
+      } catch (...) {
+        hand_over(h);
+        throw;
+      }
+    }
+    hand_over(h);
+  }
+
+  bool has_work() { return core_.front_ready() || core_.closed(); }
+
+  // The drain stops: post a successor if there is work left, else clear the flag and look
+  // once more (see the contract).
+  void hand_over(handler_base* h) {
+    for (;;) {
+      if (has_work()) {
+        schedule(h);
+        return;
+      }
+      scheduled_.store(false, std::memory_order_seq_cst);  // seq_cst: see the contract
+      if (!has_work() || scheduled_.exchange(true, std::memory_order_seq_cst)) return;
+    }
+  }
+
+  // Closed and drained: drop the handler; the flag stays set, so nothing is scheduled again.
+  void retire(handler_base* h) noexcept {
+    handler_.store(nullptr, std::memory_order_seq_cst);
+    delete h;
+  }
+
+  channel_core<T> core_{0};
+  std::atomic<handler_base*> handler_{nullptr};
+  std::atomic<bool> handler_set_{false};  // set once, even after the handler retired
+  std::atomic<bool> scheduled_{false};
+};
+
+}  // namespace bobbin::detail

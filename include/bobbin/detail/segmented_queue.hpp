@@ -1,0 +1,339 @@
+#pragma once
+// detail::segmented_queue<T>: the queue behind an unbounded channel. Tickets from two
+// counters, and a list of fixed-size segments that hold the slots, recycled when used up.
+//
+// Contract:
+// - Any number of threads call try_push and try_pop concurrently; neither blocks (blocking
+//   is channel_core's job). close, closed, size and front_ready may be called by anyone at
+//   any time. The destructor runs alone.
+// - Tickets: a producer takes ticket t = tail_++ (always succeeds: unbounded), constructs
+//   the message in slot t % N of segment t / N and publishes it through the slot's state.
+//   A consumer claims ticket h with a CAS on head_ only once slot h is published, so
+//   head_ <= tail_ and each message is taken exactly once. Each producer's messages get
+//   increasing tickets, so they are taken in the order it sent them.
+// - Segments: N slots each, live ones kept in ticket order in a list that only the
+//   mutex-holding slow path walks or changes. The fast path finds its segment through a
+//   hint (the segment last used by producers, or by consumers) and checks the segment's id.
+//   The consumer that claims a segment's last ticket retires it: every ticket in it is
+//   claimed, so no producer and no new consumer will look at it again. It is reused (with
+//   a new id) once every slot says consumed, which each consumer stores, with a plain
+//   release store, when it is done with its slot: usually at once, else when a later
+//   append needs a segment and finds it done. Memory is never returned to the
+//   system before the queue dies, so reading a stale hint's id is always safe, and a
+//   segment whose id matches is the right one (ids only grow). The queue therefore keeps
+//   the memory of its largest backlog until it is destroyed.
+// - Why a stale read cannot do harm: a producer owns its ticket before it looks for the
+//   segment, and the segment cannot be retired before that ticket is published and
+//   claimed. A consumer may read a slot of a segment that is recycled under it, but it acts
+//   only after its CAS head_: h -> h + 1 succeeds, which proves that ticket h was not
+//   claimed yet, so the segment had not been retired: the slot it read was ticket h's.
+// - Memory: the state store that publishes a message is seq_cst (it releases the message
+//   and comes before the producer's look at the receivers' wait gate); consumers read it
+//   with seq_cst (they retry after registering with the gate). A consumer's "consumed"
+//   store is release and the recycler reads it with acquire, so a reused slot's last
+//   reader is done with it. A reused segment is reset before its new id is stored
+//   (release); the fast path reads the id with acquire before it touches a slot.
+// - Allocation: a producer makes sure the segment for the ticket it is about to take
+//   exists before taking it, so std::bad_alloc leaves nothing claimed. Only when many
+//   producers race past the end of a segment at once may a producer have to allocate after
+//   its claim; a failure there ends the program (std::terminate), as a claimed ticket that
+//   is never filled would stall every consumer. Consumers never allocate: a ticket whose
+//   segment is not there yet has not been published either.
+// - Close sets a bit in tail_ with one RMW and stores the final tail; tickets below it
+//   are exactly the accepted messages. Producers that race with close may still bump
+//   tail_; they fail and touch nothing else.
+
+#include <algorithm>
+#include <atomic>
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <utility>
+
+#include "config.hpp"
+#include "queue_slot.hpp"
+
+namespace bobbin::detail {
+
+template <message_type T>
+class segmented_queue {
+  enum : std::uint32_t { empty_slot = 0, written_slot = 1, skipped_slot = 2, consumed_slot = 3 };
+
+  struct slot {
+    std::atomic<std::uint32_t> state{empty_slot};
+    slot_storage<T> value;
+  };
+
+  // About 16 KiB of slots per segment, between 8 and 1024 of them.
+  static constexpr std::size_t slots_per_segment =
+      std::clamp<std::size_t>(std::bit_floor(16384 / sizeof(slot)), 8, 1024);
+  static constexpr unsigned shift = std::countr_zero(slots_per_segment);
+  static constexpr std::uint64_t mask = slots_per_segment - 1;
+  static_assert(std::has_single_bit(slots_per_segment));
+
+  static constexpr std::uint64_t dead_id = ~std::uint64_t{0};  // on the free list
+
+  struct segment {
+    std::atomic<std::uint64_t> id{dead_id};  // which run of N tickets it holds now
+    segment* next = nullptr;  // on the live, retired or free list; guarded by the mutex
+    alignas(cache_line) slot slots[slots_per_segment];
+  };
+
+  static constexpr std::uint64_t closed_bit = std::uint64_t{1} << 63;
+
+ public:
+  segmented_queue() = default;
+  segmented_queue(const segmented_queue&) = delete;
+  segmented_queue& operator=(const segmented_queue&) = delete;
+
+  ~segmented_queue() {
+    const std::uint64_t end = limit();
+    for (std::uint64_t h = head_.load(std::memory_order_relaxed); h < end; ++h) {
+      segment* s = find_locked(h >> shift);
+      slot& sl = s->slots[h & mask];
+      if (sl.state.load(std::memory_order_relaxed) == written_slot) sl.value.destroy();
+    }
+    for (segment* list : {live_first_, retired_, free_}) {
+      while (list != nullptr) delete std::exchange(list, list->next);
+    }
+  }
+
+  template <class U>
+  push_status try_push(U&& v) {
+    // relaxed: a guess, used only to allocate ahead and to fail early once closed.
+    const std::uint64_t guess = tail_.load(std::memory_order_relaxed);
+    if ((guess & closed_bit) != 0) return push_status::closed;
+    // acquire: pairs with the release in append; not needed for safety (the slow path
+    // takes the mutex), only to skip it.
+    if ((guess >> shift) >= appended_.load(std::memory_order_acquire))
+      find_slow(guess >> shift, tail_hint_);
+    // relaxed: the claim needs only atomicity; the message is published through the slot.
+    const std::uint64_t t = tail_.fetch_add(1, std::memory_order_relaxed);
+    if ((t & closed_bit) != 0) return push_status::closed;
+    slot& sl = producer_segment(t >> shift).slots[t & mask];
+    try {
+      sl.value.construct(std::forward<U>(v));
+    } catch (...) {
+      sl.state.store(skipped_slot, std::memory_order_seq_cst);  // as below; nothing to read
+      throw;
+    }
+    // seq_cst: releases the message, and comes before the producer's look at the
+    // receivers' gate (see the contract).
+    sl.state.store(written_slot, std::memory_order_seq_cst);
+    return push_status::ok;
+  }
+
+  // Moves the next message into out. Sets freed when it used up a ticket (took a message,
+  // or stepped over a skipped one); the interface is bounded_ring's.
+  // Throws only what T's move constructor throws.
+  pop_status try_pop(std::optional<T>& out, bool& freed) {
+    // seq_cst: a receiver retrying after it registered with the wait gate must see a
+    // publication that came before the producer's look at the gate.
+    std::uint64_t h = head_.load(std::memory_order_seq_cst);
+    for (;;) {
+      segment* s = consumer_segment(h);
+      const std::uint32_t state =
+          s != nullptr ? s->slots[h & mask].state.load(std::memory_order_seq_cst) : empty_slot;
+      if (state != written_slot && state != skipped_slot) {
+        // Nothing published at h: empty, or a push in progress there.
+        if (closed_.load(std::memory_order_seq_cst) &&  // seq_cst: Dekker pair with close
+            h >= final_tail_.load(std::memory_order_relaxed))
+          return pop_status::closed;
+        const std::uint64_t now = head_.load(std::memory_order_seq_cst);
+        if (now == h) return pop_status::empty;
+        h = now;  // what we read may belong to a ticket already taken: look again
+        continue;
+      }
+      // seq_cst: a sleeper's registration, its load of head_ and this claim are ordered,
+      // so channel_core's hand-on after a pop sees a sleeper that looked at this slot.
+      if (!head_.compare_exchange_weak(h, h + 1, std::memory_order_seq_cst)) continue;
+      freed = true;
+      slot& sl = s->slots[h & mask];
+      if (state == written_slot) {
+        struct release_on_exit {
+          segmented_queue& q;
+          segment& s;
+          std::uint64_t ticket;
+          ~release_on_exit() { q.release(s, ticket); }
+        } guard{*this, *s, h};
+        sl.value.move_to(out);
+        return pop_status::ok;
+      }
+      release(*s, h);  // skipped: step over it
+      h = head_.load(std::memory_order_seq_cst);
+    }
+  }
+
+  // True if this call closed the queue (false: it was closed already).
+  bool close() noexcept {
+    // seq_cst: from this RMW on every claim fails; what it returns is the final tail.
+    const std::uint64_t prev = tail_.fetch_or(closed_bit, std::memory_order_seq_cst);
+    if ((prev & closed_bit) != 0) return false;
+    final_tail_.store(prev, std::memory_order_relaxed);  // published by the store below
+    // seq_cst: ordered before close's look at the wait gates (see wait_gate); a consumer
+    // that sees it (seq_cst load) sees final_tail_.
+    closed_.store(true, std::memory_order_seq_cst);
+    return true;
+  }
+
+  bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
+
+  // A snapshot; it counts pushes in progress too.
+  std::size_t size() const noexcept {
+    const std::uint64_t t = limit();
+    const std::uint64_t h = head_.load(std::memory_order_acquire);
+    return t > h ? static_cast<std::size_t>(t - h) : 0;
+  }
+
+  // Whether the slot at head_ is published (a pop would take it or step over it).
+  bool front_ready() noexcept {
+    const std::uint64_t h = head_.load(std::memory_order_seq_cst);  // seq_cst: see try_pop
+    const segment* s = consumer_segment(h);
+    if (s == nullptr) return false;
+    const std::uint32_t state = s->slots[h & mask].state.load(std::memory_order_seq_cst);
+    return state == written_slot || state == skipped_slot;
+  }
+
+ private:
+  // Tickets below this were handed to producers whose push was accepted (or is underway).
+  std::uint64_t limit() const noexcept {
+    // acquire (both): a closed queue's final tail is published by the flag.
+    if (closed_.load(std::memory_order_acquire)) return final_tail_.load(std::memory_order_relaxed);
+    return tail_.load(std::memory_order_acquire) & ~closed_bit;
+  }
+
+  // The segment holding producer ticket k * N + i: the ticket is ours, so it exists or is
+  // about to be appended, and cannot be recycled before we publish.
+  segment& producer_segment(std::uint64_t k) noexcept {
+    // acquire (both): the segment was reset, and its id set, before the hint pointed at it.
+    segment* s = tail_hint_.load(std::memory_order_acquire);
+    if (s != nullptr && s->id.load(std::memory_order_acquire) == k) return *s;
+    return *find_slow(k, tail_hint_);  // noexcept: see "Allocation" in the contract
+  }
+
+  // The segment holding ticket h, or nullptr when there is nothing to read there: no
+  // producer took h yet, or its producer has not appended the segment yet (then it has not
+  // published either), or h was taken and its segment recycled (the caller re-reads head_
+  // then). Consumers never allocate.
+  segment* consumer_segment(std::uint64_t h) {
+    segment* s = head_hint_.load(std::memory_order_acquire);  // acquire: as for producers
+    if (s != nullptr && s->id.load(std::memory_order_acquire) == (h >> shift)) return s;
+    if (h >= limit()) return nullptr;  // nobody was given ticket h: nothing to find
+    return find_slow(h >> shift, head_hint_, false);
+  }
+
+  // Segment k, appended if it never was (when `append`); nullptr if it was recycled
+  // already. Points the hint at it: the caller's side works there now. (A thread that lags
+  // behind may point it back; the others then take this path once more and point it
+  // forward again.)
+  segment* find_slow(std::uint64_t k, std::atomic<segment*>& hint, bool append = true) {
+    std::lock_guard lock(mutex_);
+    segment* s = find_locked(k);
+    if (s == nullptr && append && k >= appended_.load(std::memory_order_relaxed))
+      s = append_through(k);
+    // release: the reset and id of s come before the hint that leads to it.
+    if (s != nullptr) hint.store(s, std::memory_order_release);
+    return s;
+  }
+
+  // Live segment with id k, or nullptr. Caller holds the mutex (or is the destructor).
+  segment* find_locked(std::uint64_t k) const noexcept {
+    for (segment* s = live_first_; s != nullptr; s = s->next) {
+      const std::uint64_t id = s->id.load(std::memory_order_relaxed);
+      if (id == k) return s;
+      if (id > k) return nullptr;
+    }
+    return nullptr;
+  }
+
+  // Appends segments until one has id k; returns it. Caller holds the mutex. Strong
+  // guarantee: if allocating throws, nothing changed.
+  segment* append_through(std::uint64_t k) {
+    segment* s = nullptr;
+    for (std::uint64_t id = appended_.load(std::memory_order_relaxed); id <= k; ++id) {
+      if (free_ == nullptr) reclaim_retired();
+      if (free_ != nullptr) {
+        s = std::exchange(free_, free_->next);
+        for (slot& sl : s->slots) sl.state.store(empty_slot, std::memory_order_relaxed);
+      } else {
+        s = new segment;
+      }
+      s->next = nullptr;
+      // release: a fast path that reads this id (acquire) sees the reset above.
+      s->id.store(id, std::memory_order_release);
+      (live_last_ != nullptr ? live_last_->next : live_first_) = s;
+      live_last_ = s;
+      appended_.store(id + 1, std::memory_order_release);  // release: see try_push
+    }
+    return s;
+  }
+
+  // The consumer of `ticket` is done with its slot in s. The one that claimed s's last
+  // ticket retires s.
+  void release(segment& s, std::uint64_t ticket) noexcept {
+    // release: our last touch of the slot comes before whoever reuses it (acquire).
+    s.slots[ticket & mask].state.store(consumed_slot, std::memory_order_release);
+    if ((ticket & mask) == mask) retire(s);
+  }
+
+  // Every ticket of s is claimed: take it off the live list, and put it on the free list
+  // if every slot is consumed, else on the retired list until it is.
+  void retire(segment& s) noexcept {
+    std::lock_guard lock(mutex_);
+    s.id.store(dead_id, std::memory_order_relaxed);  // stale hints no longer match it
+    segment** link = &live_first_;
+    segment* prev = nullptr;
+    while (*link != &s) {
+      prev = *link;
+      link = &(*link)->next;
+    }
+    *link = s.next;
+    if (live_last_ == &s) live_last_ = prev;
+    segment*& list = all_consumed(s) ? free_ : retired_;
+    s.next = list;
+    list = &s;
+  }
+
+  // Moves the retired segments whose slots are all consumed to the free list.
+  void reclaim_retired() noexcept {
+    for (segment** link = &retired_; *link != nullptr;) {
+      segment* s = *link;
+      if (all_consumed(*s)) {
+        *link = s->next;
+        s->next = free_;
+        free_ = s;
+      } else {
+        link = &s->next;
+      }
+    }
+  }
+
+  static bool all_consumed(const segment& s) noexcept {
+    for (const slot& sl : s.slots) {
+      // acquire: pairs with release(); the slot's last reader is done with it.
+      if (sl.state.load(std::memory_order_acquire) != consumed_slot) return false;
+    }
+    return true;
+  }
+
+  // Producers' line: tickets, their hint and how far segments reach.
+  alignas(cache_line) std::atomic<std::uint64_t> tail_{0};
+  std::atomic<segment*> tail_hint_{nullptr};
+  std::atomic<std::uint64_t> appended_{0};  // segments ever appended = next id
+  // Consumers' line.
+  alignas(cache_line) std::atomic<std::uint64_t> head_{0};
+  std::atomic<segment*> head_hint_{nullptr};
+  // Read often, written once.
+  alignas(cache_line) std::atomic<bool> closed_{false};
+  std::atomic<std::uint64_t> final_tail_{0};
+  // Slow path.
+  alignas(cache_line) std::mutex mutex_;
+  segment* live_first_ = nullptr;  // ascending ids (with gaps where segments were recycled)
+  segment* live_last_ = nullptr;
+  segment* retired_ = nullptr;  // every ticket claimed, some slot still being read
+  segment* free_ = nullptr;
+};
+
+}  // namespace bobbin::detail

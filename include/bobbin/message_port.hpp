@@ -1,0 +1,152 @@
+#pragma once
+// bobbin::make_message_channel<A, B>(): Node.js's MessageChannel. Two connected ports:
+// port1 sends A and receives B, port2 sends B and receives A.
+//
+//   auto [port1, port2] = bobbin::make_message_channel<request, reply>();
+//   port2.on_message([&](request r) { port2.post_message(answer(r)); }, pool);
+//   port1.post_message(request{...});
+//   std::optional<reply> r = port1.receive();
+//
+// A port is a handle: copies share the port, every member may be called from any thread.
+// Each direction is an unbounded queue, so post_message never blocks.
+//
+// Semantics:
+// - Messages arrive in the order each thread posted them.
+// - close(), on either port, closes both directions: post_message then returns false (the
+//   value is left as it was), and each side receives what was posted before, then
+//   receive() returns nullopt. When the last handle to a port is destroyed, the port
+//   closes the same way, so its peer sees the end of the stream.
+// - on_message(handler, executor): from then on, each message is handed to
+//   handler(In&&), run as a task on `executor` (anything with post(task): a bobbin::pool,
+//   a thread with a queue), one message at a time per port, in order, like a port's
+//   'message' event. receive() and try_receive() still work and take messages first, as
+//   Node's receiveMessageOnPort does: each message goes either to a receive or to the
+//   handler, never both. on_message may be called once per port (std::logic_error after).
+//   The executor is held by reference: keep it alive until the port is closed or destroyed
+//   and its last handler has run. Once the port is closed and its messages handled, the
+//   handler is destroyed (with what it captured). A handler that captures its own port
+//   keeps that port open until close() is called, like a Node port with a 'message'
+//   listener keeps the event loop alive.
+// - An exception thrown by the handler leaves the task and goes to the executor (a pool
+//   passes it to on_error); delivery goes on with the next message. If the executor's post
+//   throws (a pool that was shut down), post_message propagates it; the message stays
+//   queued.
+
+#include <chrono>
+#include <concepts>
+#include <functional>
+#include <iterator>
+#include <memory>
+#include <optional>
+#include <utility>
+
+#include "detail/executor.hpp"
+#include "detail/mailbox.hpp"
+#include "detail/queue_slot.hpp"
+#include "detail/receive_iterator.hpp"
+#include "detail/wait_gate.hpp"
+
+namespace bobbin {
+
+template <detail::message_type A, detail::message_type B = A>
+struct message_channel;
+
+template <detail::message_type A, detail::message_type B = A>
+message_channel<A, B> make_message_channel();
+
+// One end of a message channel: sends Out, receives In.
+template <detail::message_type Out, detail::message_type In = Out>
+class message_port {
+ public:
+  using value_type = In;
+  using iterator = detail::receive_iterator<message_port, In>;
+
+  // false if the port is closed; v is then left as it was.
+  bool post_message(const Out& v)
+    requires std::copy_constructible<Out>
+  {
+    return ends_->out->post(v);
+  }
+  bool post_message(Out&& v) { return ends_->out->post(std::move(v)); }
+
+  // Blocks until a message arrives; nullopt once closed and drained.
+  std::optional<In> receive() { return ends_->in->core().receive(); }
+  std::optional<In> try_receive() { return ends_->in->core().try_receive(); }
+  template <class Rep, class Period>
+  std::optional<In> receive_for(const std::chrono::duration<Rep, Period>& d) {
+    return ends_->in->core().receive_until(detail::deadline_after(d));
+  }
+  template <class Clock, class Duration>
+  std::optional<In> receive_until(const std::chrono::time_point<Clock, Duration>& t) {
+    return ends_->in->core().receive_until(t);
+  }
+
+  // Runs handler(message) on `executor` for each message (see the top of this file).
+  template <class F, detail::executor E>
+    requires std::invocable<std::decay_t<F>&, In&&> && std::move_constructible<std::decay_t<F>>
+  void on_message(F&& handler, E& executor) {
+    ends_->in->set_handler(std::forward<F>(handler), executor);
+  }
+
+  // Closes both directions. Idempotent.
+  void close() { ends_->close(); }
+  bool closed() const noexcept { return ends_->out->core().closed(); }
+
+  // for (auto&& m : port): receives until closed and drained.
+  iterator begin() { return iterator(*this); }
+  std::default_sentinel_t end() const noexcept { return {}; }
+
+  friend bool operator==(const message_port& a, const message_port& b) noexcept {
+    return a.ends_ == b.ends_;
+  }
+
+ private:
+  template <detail::message_type A, detail::message_type B>
+  friend message_channel<A, B> make_message_channel();
+
+  // Shared by the handles of one port; the last one closes the port.
+  struct ends {
+    std::shared_ptr<detail::mailbox<Out>> out;
+    std::shared_ptr<detail::mailbox<In>> in;
+
+    ends(std::shared_ptr<detail::mailbox<Out>> o, std::shared_ptr<detail::mailbox<In>> i)
+        : out(std::move(o)), in(std::move(i)) {}
+    ends(const ends&) = delete;
+    ends& operator=(const ends&) = delete;
+    ~ends() {
+      try {
+        close();
+      } catch (...) {
+        // The executor refused the drain that would release the handler; the handler is
+        // then released with the mailbox. Nothing else can fail here.
+      }
+    }
+    void close() {
+      out->close();
+      in->close();
+    }
+  };
+
+  explicit message_port(std::shared_ptr<ends> e) : ends_(std::move(e)) {}
+
+  std::shared_ptr<ends> ends_;
+};
+
+// Node's `const { port1, port2 } = new MessageChannel()`.
+template <detail::message_type A, detail::message_type B>
+struct message_channel {
+  message_port<A, B> port1;  // sends A, receives B
+  message_port<B, A> port2;  // sends B, receives A
+};
+
+template <detail::message_type A, detail::message_type B>
+message_channel<A, B> make_message_channel() {
+  auto a = std::make_shared<detail::mailbox<A>>();  // port1 -> port2
+  auto b = std::make_shared<detail::mailbox<B>>();  // port2 -> port1
+  using p1 = message_port<A, B>;
+  using p2 = message_port<B, A>;
+  return {p1(std::make_shared<typename p1::ends>(a, b)),
+          p2(std::make_shared<typename p2::ends>(b, a))};
+}
+
+}  // namespace bobbin
