@@ -361,8 +361,9 @@ class future {
 
   explicit future(detail::value_state<T>* s) noexcept : s_(s) {}
   void check() const {
-    if (s_ == nullptr) throw std::future_error(std::future_errc::no_state);
+    if (s_ == nullptr) throw_no_state();
   }
+  [[noreturn]] static void throw_no_state() { throw std::future_error(std::future_errc::no_state); }
 
   detail::value_state<T>* s_ = nullptr;
 };
