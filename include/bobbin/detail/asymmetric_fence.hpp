@@ -17,7 +17,7 @@
 
 #include "config.hpp"
 
-#if defined(__linux__) && !BOBBIN_TSAN
+#if defined(__linux__) && !BOBBIN_TSAN && !defined(BOBBIN_NO_MEMBARRIER)
 #include <linux/membarrier.h>
 #include <sys/syscall.h>
 #include <unistd.h>

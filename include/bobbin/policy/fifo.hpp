@@ -9,6 +9,7 @@
 #include <mutex>
 
 #include "../detail/config.hpp"
+#include "../detail/spin_lock.hpp"
 #include "../detail/task_ring.hpp"
 #include "common.hpp"
 
@@ -22,7 +23,7 @@ struct fifo {
     queues(std::size_t, const pool_options&) : ring_(1024) {}
 
     std::size_t push(detail::task& t, const task_options&, std::size_t self) {
-      std::lock_guard lock(mutex_);
+      auto lock = detail::lock_briefly(mutex_);
       ring_.push(t, self == detail::outside ? detail::from_outside : 0);
       size_.store(ring_.size(), std::memory_order_relaxed);
       return detail::any_worker;
@@ -30,8 +31,8 @@ struct fifo {
 
     bool pop(std::size_t, detail::task& out, detail::pop_info& info, std::uint32_t min_depth) {
       if (size_.load(std::memory_order_relaxed) == 0) return false;
-      std::lock_guard lock(mutex_);
-      if (ring_.empty()) return false;
+      std::unique_lock lock(mutex_, std::try_to_lock);  // held: look again later (detail/spin_lock.hpp)
+      if (!lock || ring_.empty()) return false;
       if (min_depth == 0) {
         info.outside_taken = ring_.pop(out) & detail::from_outside;
       } else {

@@ -16,6 +16,7 @@
 #include <mutex>
 
 #include "../detail/config.hpp"
+#include "../detail/spin_lock.hpp"
 #include "../detail/local_buffer.hpp"
 #include "../detail/task_ring.hpp"
 #include "common.hpp"
@@ -28,7 +29,7 @@ class alignas(cache_line) per_worker_queue {
   void set_batching(bool on) noexcept { batching_ = on; }
 
   void push(task& t, std::uint64_t meta) {
-    std::lock_guard lock(mutex_);
+    auto lock = lock_briefly(mutex_);
     ring_.push(t, meta);
     size_.store(ring_.size(), std::memory_order_relaxed);
   }
@@ -37,8 +38,8 @@ class alignas(cache_line) per_worker_queue {
     if (min_depth != 0) return pop_deep(out, info, min_depth);
     if (local_.pop(out)) return true;
     if (size_.load(std::memory_order_relaxed) == 0) return false;
-    std::lock_guard lock(mutex_);
-    if (ring_.empty()) return false;
+    std::unique_lock lock(mutex_, std::try_to_lock);  // held: look again later (detail/spin_lock.hpp)
+    if (!lock || ring_.empty()) return false;
     info.outside_taken += ring_.pop(out) & from_outside;
     while (batching_ && !ring_.empty() && local_.room() > 0) {
       task t;

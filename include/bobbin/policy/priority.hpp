@@ -13,6 +13,7 @@
 #include <mutex>
 
 #include "../detail/config.hpp"
+#include "../detail/spin_lock.hpp"
 #include "../detail/task_ring.hpp"
 #include "common.hpp"
 
@@ -26,7 +27,7 @@ struct priority {
     queues(std::size_t, const pool_options& o) : aging_(o.priority_aging) {}
 
     std::size_t push(detail::task& t, const task_options& opts, std::size_t self) {
-      std::lock_guard lock(mutex_);
+      auto lock = detail::lock_briefly(mutex_);
       auto it = levels_.try_emplace(opts.priority, 64).first;  // a level, once, stays
       // meta: the sequence number (FIFO within a level, age across levels), origin in bit 0.
       it->second.push(t, (seq_ << 1) | (self == detail::outside ? detail::from_outside : 0));
@@ -37,7 +38,8 @@ struct priority {
 
     bool pop(std::size_t, detail::task& out, detail::pop_info& info, std::uint32_t min_depth) {
       if (size_.load(std::memory_order_relaxed) == 0) return false;
-      std::lock_guard lock(mutex_);
+      std::unique_lock lock(mutex_, std::try_to_lock);  // held: look again later (detail/spin_lock.hpp)
+      if (!lock) return false;
       if (min_depth != 0) {  // a deep waiter: the first deep-enough task in priority order
         for (auto& [level, ring] : levels_) {
           const std::uint64_t meta = ring.take_first(min_depth, out);

@@ -15,6 +15,7 @@
 
 #include "../detail/config.hpp"
 #include "../detail/deque.hpp"
+#include "../detail/spin_lock.hpp"
 #include "../detail/task_ring.hpp"
 #include "common.hpp"
 
@@ -43,7 +44,7 @@ struct work_stealing {
         own_[self]->deque.push(t.bytes());  // may throw while growing: t untouched
         t.forget();
       } else {
-        std::lock_guard lock(mutex_);
+        auto lock = detail::lock_briefly(mutex_);
         injection_.push(t, detail::from_outside);
         injection_size_.store(injection_.size(), std::memory_order_relaxed);
       }
@@ -114,13 +115,17 @@ struct work_stealing {
     // deque as it is: the moves must not allocate, or a std::bad_alloc would strand
     // tasks taken out of the ring.
     bool take_injected(own& me, detail::task& first, detail::pop_info& info) {
-      std::lock_guard lock(mutex_);
+      std::unique_lock lock(mutex_, std::try_to_lock);  // held: look again later (detail/spin_lock.hpp)
+      if (!lock) return false;
       const std::size_t avail = injection_.size();
       if (avail == 0) return false;
       const std::size_t cap = me.deque.capacity();
       const std::size_t room = cap - std::min(cap, me.deque.size_approx() + 1);
-      const std::size_t batch =
-          std::min<std::size_t>({std::max<std::size_t>(1, avail / own_.size()), batch_limit_, room + 1});
+      // A few (coarse) tasks go one at a time: a batch of the largest would leave the other
+      // workers idle at the end. A backlog goes in shares of half the queue per worker, up
+      // to 64, so that producers and workers do not fight over the lock task by task.
+      const std::size_t share = avail <= 4 * own_.size() ? 1 : avail / own_.size();
+      const std::size_t batch = std::min<std::size_t>({share, batch_limit_, room + 1});
       injection_.pop(first);
       for (std::size_t moved = 1; moved < batch; ++moved) {
         detail::task t;
