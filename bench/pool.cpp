@@ -17,6 +17,8 @@
 
 #include <benchmark/benchmark.h>
 
+#include "common.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <barrier>
@@ -419,48 +421,13 @@ BENCHMARK(wakeup_latency_bare)->Iterations(1)->Unit(benchmark::kMillisecond)->Us
 BENCHMARK(wakeup_latency_pool)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(idle_cpu)->Iterations(3)->Unit(benchmark::kMillisecond)->UseRealTime();
 
-// --threads=N, else $BOBBIN_THREADS, else 2.
-std::size_t parse_threads(std::string_view text) {
-  std::size_t n = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9' || n > 4096) {
-      n = 0;
-      break;
-    }
-    n = n * 10 + static_cast<std::size_t>(c - '0');
-  }
-  if (n == 0 || n > 4096) {
-    std::fprintf(stderr, "bench_pool: bad thread count '%.*s'\n", static_cast<int>(text.size()), text.data());
-    std::exit(2);
-  }
-  return n;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
-  if (const char* env = std::getenv("BOBBIN_THREADS"); env != nullptr && *env != '\0') g_threads = parse_threads(env);
-  int kept = 1;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    if (arg.starts_with("--threads=")) {
-      g_threads = parse_threads(arg.substr(10));
-    } else {
-      argv[kept++] = argv[i];
-    }
-  }
-  argc = kept;
+  g_threads = bench::take_threads(argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::AddCustomContext("threads", std::to_string(g_threads));
-  std::string peers;
-#if BOBBIN_HAVE_TBB
-  peers += "oneTBB " + std::to_string(TBB_VERSION_MAJOR) + "." + std::to_string(TBB_VERSION_MINOR) + " ";
-#endif
-#if BOBBIN_HAVE_OPENMP
-  peers += "OpenMP " + std::to_string(_OPENMP);
-#endif
-  benchmark::AddCustomContext("peers", peers.empty() ? "none" : peers);
+  bench::add_context(g_threads);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;
