@@ -388,7 +388,7 @@ class pool final : public pool_base {
     worker(const worker&) = delete;
     worker& operator=(const worker&) = delete;
 
-    void help_until(detail::awaitable& a) override { owner_pool.work(*this, &a); }
+    void help_until(detail::awaitable& a) override { owner_pool.template work<false>(*this, &a); }
     detail::scheduler& owner() noexcept override { return owner_pool; }
     std::size_t index() const noexcept override { return idx; }
     std::stop_token stop_token() const noexcept override { return owner_pool.stop_source_.get_token(); }
@@ -547,7 +547,7 @@ class pool final : public pool_base {
     binding() = {this, &w};
     detail::current_worker() = &w;
     call_hook(options_.on_thread_start, w.idx);
-    work(w, nullptr);
+    work<true>(w, nullptr);
     call_hook(options_.on_thread_stop, w.idx);
     detail::current_worker() = nullptr;
     binding() = {};
@@ -572,6 +572,9 @@ class pool final : public pool_base {
 
   // The one worker loop: runs tasks until `a` is done (a helping wait) or, for the
   // thread's own loop (a == nullptr), until the pool stops.
+  // Compiled twice: Top for the thread's own loop (a == nullptr), which stamps busy time;
+  // the helping loop, where fork-join spends its time, carries no statistics code.
+  template <bool Top>
   void work(worker& w, detail::awaitable* a) {
     // A wait nested deeper than unrestricted_help_levels takes only deeper tasks (see the top).
     struct nesting {
@@ -589,12 +592,12 @@ class pool final : public pool_base {
       if (a != nullptr && a->done()) break;
       detail::task t;
       if (find_task(w, t, min_depth)) {
-#if BOBBIN_POOL_STATS
-        if (a == nullptr && !w.busy) {  // a stretch of work begins
-          w.busy = true;
-          w.busy_since.store(now_ns(), std::memory_order_release);
+        if constexpr (Top && BOBBIN_POOL_STATS) {
+          if (!w.busy) {  // a stretch of work begins
+            w.busy = true;
+            w.busy_since.store(now_ns(), std::memory_order_release);
+          }
         }
-#endif
         if (searching) {
           searching = false;
           // The last searcher found work: if there is more, let another look. (Without the
@@ -608,13 +611,13 @@ class pool final : public pool_base {
         spins = 0;
         continue;
       }
-#if BOBBIN_POOL_STATS
-      if (a == nullptr && w.busy) {  // the stretch ends: nothing left to run
-        w.busy = false;
-        w.busy_ns.add(static_cast<std::uint64_t>(now_ns() - w.busy_since.load(std::memory_order_relaxed)));
-        w.busy_since.store(0, std::memory_order_release);
+      if constexpr (Top && BOBBIN_POOL_STATS) {
+        if (w.busy) {  // the stretch ends: nothing left to run
+          w.busy = false;
+          w.busy_ns.add(static_cast<std::uint64_t>(now_ns() - w.busy_since.load(std::memory_order_relaxed)));
+          w.busy_since.store(0, std::memory_order_release);
+        }
       }
-#endif
       if (a == nullptr && stopping_.load(std::memory_order_acquire)) break;
       if (!searching) {
         searching = true;
