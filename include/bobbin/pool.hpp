@@ -71,15 +71,13 @@
 #include <utility>
 #include <vector>
 
-#if defined(__linux__)
-#include <pthread.h>
-#endif
 
 #include "detail/asymmetric_fence.hpp"
 #include "detail/config.hpp"
 #include "detail/hooks.hpp"
 #include "detail/parker.hpp"
 #include "detail/task.hpp"
+#include "detail/thread_name.hpp"
 #include "errors.hpp"
 #include "future.hpp"
 #include "options.hpp"
@@ -543,7 +541,7 @@ class pool final : public pool_base {
   }
 
   void thread_main(worker& w) {
-    name_thread(w.idx);
+    detail::name_this_thread(options_.name, w.idx);
     binding() = {this, &w};
     detail::current_worker() = &w;
     call_hook(options_.on_thread_start, w.idx);
@@ -562,13 +560,6 @@ class pool final : public pool_base {
     }
   }
 
-  void name_thread([[maybe_unused]] std::size_t idx) {
-#if defined(__linux__)
-    std::string n = options_.name + "-" + std::to_string(idx);
-    if (n.size() > 15) n.resize(15);  // the kernel's limit
-    pthread_setname_np(pthread_self(), n.c_str());
-#endif
-  }
 
   // The one worker loop: runs tasks until `a` is done (a helping wait) or, for the
   // thread's own loop (a == nullptr), until the pool stops.

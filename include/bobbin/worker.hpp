@@ -79,13 +79,11 @@
 #include <variant>
 #include <vector>
 
-#if defined(__linux__)
-#include <pthread.h>
-#endif
 
 #include "channel.hpp"
 #include "detail/executor.hpp"
 #include "detail/queue_slot.hpp"
+#include "detail/thread_name.hpp"
 #include "message_port.hpp"
 
 namespace bobbin {
@@ -110,22 +108,6 @@ inline std::uint64_t& current_worker_id() noexcept {
 inline const void*& current_dispatcher() noexcept {
   thread_local const void* owner = nullptr;
   return owner;
-}
-
-// Names the calling thread base-<id><tail>, cutting base so that the kernel's 15 characters
-// keep the whole id.
-inline void name_this_thread([[maybe_unused]] std::string_view base, [[maybe_unused]] std::uint64_t id,
-                             [[maybe_unused]] std::string_view tail = {}) {
-#if defined(__linux__)
-  constexpr std::size_t limit = 15;
-  std::string suffix(1, '-');  // appended, not "-" + ...: g++ 12 -O2 warns (-Wrestrict) there
-  suffix += std::to_string(id);
-  suffix += tail;
-  std::string n(base.substr(0, suffix.size() < limit ? limit - suffix.size() : 0));
-  n += suffix;
-  n.resize(std::min(n.size(), limit));
-  pthread_setname_np(pthread_self(), n.c_str());
-#endif
 }
 
 // An event that fires once; a listener added later is called at once with the same args.
