@@ -51,7 +51,13 @@ TEST_CASE("fork-join: recursive fib(20) equals the serial value in both shapes, 
 
 TEST_CASE("fork-join: work is stolen in a 2-thread fib") {
   bobbin::pool<> p({.threads = 2});
-  CHECK(p.submit(fib_group, std::ref(p), 22).get() == serial_fib(22));
+  // On a loaded machine the second worker may not get a core during one short run; a
+  // pool that never steals fails every round.
+  bool all_right = true;
+  for (int round = 0; round < 50 && p.stats().stolen == 0; ++round) {
+    all_right = all_right && p.submit(fib_group, std::ref(p), 22).get() == serial_fib(22);
+  }
+  CHECK(all_right);
   CHECK(p.stats().stolen > 0);
 }
 

@@ -642,6 +642,7 @@ class pool final : public pool_base {
   // Parks w until new work may exist, `a` completes, or the pool stops. Called while
   // searching; returns whether w is searching on return (a waker chose it).
   bool sleep(worker& w, detail::awaitable* a, std::uint32_t min_depth) {
+    if constexpr (requires { queues_.going_idle(w.idx); }) queues_.going_idle(w.idx);
     w.park.reset();
     if (a != nullptr && !a->try_register(&w.park)) {
       searching_.fetch_sub(1, std::memory_order_seq_cst);

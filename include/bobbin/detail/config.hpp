@@ -27,6 +27,14 @@
 #define BOBBIN_ASAN 0
 #endif
 
+// Keeps a rarely taken path (a deque's growth) out of its hot caller, so that the caller
+// stays small enough to be inlined.
+#if defined(__GNUC__) || defined(__clang__)
+#define BOBBIN_NOINLINE __attribute__((noinline))
+#else
+#define BOBBIN_NOINLINE
+#endif
+
 namespace bobbin::detail {
 
 // 64 bytes on every x86-64 and most AArch64 parts; a constant (rather than

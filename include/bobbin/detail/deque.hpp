@@ -21,6 +21,9 @@
 // two places that need store->load ordering use seq_cst accesses on top/bottom: pop()'s
 // store of bottom and load of top, steal()'s loads of top then bottom, and the CAS on top.
 // On x86 this costs what the fences cost (one locked instruction in pop, none in steal).
+// pop(out, no_thief) drops pop's fence for a caller whose thieves announce themselves and
+// run the heavy side of detail::asymmetric_fence before stealing (see that overload); the
+// work_stealing policy pops that way, so a fork-join spawn costs no locked instruction.
 
 #include <atomic>
 #include <cstddef>
@@ -31,6 +34,7 @@
 #include <utility>
 #include <vector>
 
+#include "asymmetric_fence.hpp"
 #include "config.hpp"
 
 namespace bobbin::detail {
@@ -104,10 +108,31 @@ class ws_deque {
   // (`out` may have been overwritten) when the deque is empty.
   bool pop(T& out) noexcept {
     const std::int64_t b = bottom_.load(std::memory_order_relaxed) - 1;
-    array* a = array_.load(std::memory_order_relaxed);
     // seq_cst store then seq_cst load: the store to bottom must be ordered before the load
     // of top, or a thief and the owner could both take the last value.
     bottom_.store(b, std::memory_order_seq_cst);
+    return pop_rest(b, out);
+  }
+
+  // Owner only. Like pop(), but without the store->load fence when `no_thief()`, called
+  // after bottom is stored, says that no thief can be stealing: for a caller whose thieves
+  // first announce themselves (where no_thief() looks) and then run
+  // asymmetric_fence::heavy() before their first steal(). That is the asymmetric
+  // fence's handshake, [store bottom; light(); load announcement] against [store
+  // announcement; heavy(); load bottom]: either this pop sees the announcement and fences,
+  // or the thief's loads of bottom see this pop's store, which is what the fence is for.
+  template <class NoThief>
+  bool pop(T& out, NoThief&& no_thief) noexcept {
+    const std::int64_t b = bottom_.load(std::memory_order_relaxed) - 1;
+    bottom_.store(b, std::memory_order_relaxed);
+    asymmetric_fence::light();
+    if (!no_thief()) seq_cst_fence();
+    return pop_rest(b, out);
+  }
+
+ private:
+  bool pop_rest(std::int64_t b, T& out) noexcept {
+    array* a = array_.load(std::memory_order_relaxed);
     std::int64_t t = top_.load(std::memory_order_seq_cst);
     if (t > b) {  // empty
       bottom_.store(b + 1, std::memory_order_relaxed);
@@ -123,6 +148,7 @@ class ws_deque {
     return true;
   }
 
+ public:
   // Any thread. FIFO. On success writes the value to `out`; otherwise `out` may have been
   // overwritten with garbage. With a predicate, steals only a value it accepts: the copy
   // read before the CAS is judged, and a refused one is left in place (reported empty).
@@ -183,7 +209,7 @@ class ws_deque {
   }
 
  private:
-  array* grow(array* old, std::int64_t t, std::int64_t b) {
+  BOBBIN_NOINLINE array* grow(array* old, std::int64_t t, std::int64_t b) {
     auto bigger = std::make_unique<array>(old->capacity * 2);
     T v;
     for (std::int64_t i = t; i < b; ++i) {

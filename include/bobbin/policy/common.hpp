@@ -19,8 +19,11 @@
 //   // queues declare `static constexpr bool counts_running`, before the task's result is
 //   // published instead (detail::before_publish).
 //   void finished(std::size_t w);
+//   // Optional: called by worker w before it parks (work_stealing withdraws as a thief).
+//   void going_idle(std::size_t w) noexcept;
 //
-// Thread-safety: push() from any thread; pop/has_work_for/finished from worker w only.
+// Thread-safety: push() from any thread; pop/has_work_for/finished/going_idle from worker
+// w only.
 
 #include <cstddef>
 #include <cstdint>
