@@ -20,8 +20,11 @@
 //   then returns false and subscribe() returns a receiver that is already closed. When the
 //   last handle to the channel goes, it closes the same way.
 // - post_message copies the message once per receiver, under a lock that orders posts. If
-//   a copy throws, the receivers before it in the list have the message, the others do
-//   not, and the exception propagates; the channel stays usable.
+//   a copy (or the queue's growth) throws, the receivers before it in the list have the
+//   message, the others do not, and the exception propagates; the channel stays usable.
+//   Every receiver with a handler that has the message is scheduled; if an executor's post
+//   throws, that receiver's message stays queued for the next post (as for a port) and the
+//   first such exception propagates.
 // - A receiver's on_message(handler, executor) works as a message port's (see
 //   message_port.hpp).
 
@@ -132,6 +135,9 @@ class broadcast_channel {
   // Copies v to every current receiver; false if the channel is closed.
   bool post_message(const T& v) {
     std::vector<std::shared_ptr<detail::mailbox<T>>> with_handler;  // to schedule after unlocking
+    // A receiver that took the message but could not be added to with_handler (no memory):
+    // it is scheduled all the same. At most one: the first error ends the loop.
+    std::shared_ptr<typename receiver::subscription> unlisted;
     std::exception_ptr error;
     {
       std::lock_guard lock(state_->mutex);
@@ -139,20 +145,34 @@ class broadcast_channel {
       bool dropped = false;
       try {
         for (const auto& weak : state_->subscribers) {
-          const auto sub = weak.lock();
+          auto sub = weak.lock();
           if (!sub) {
             dropped = true;
             continue;
           }
-          if (sub->box->push(v) && sub->box->has_handler()) with_handler.push_back(sub->box);
+          if (sub->box->push(v) && sub->box->has_handler()) {
+            unlisted = std::move(sub);
+            with_handler.push_back(unlisted->box);
+            unlisted.reset();
+          }
         }
       } catch (...) {
         error = std::current_exception();
       }
       if (dropped) std::erase_if(state_->subscribers, [](const auto& w) { return w.expired(); });
     }
-    // Outside the lock: an executor may run the handler inline, and it may post here.
-    for (const auto& box : with_handler) box->dispatch();
+    // Outside the lock: an executor may run the handler inline, and it may post here. Every
+    // receiver is scheduled even if scheduling another throws (then its message stays
+    // queued for the next post, as with a port); the first error is rethrown.
+    const auto dispatch = [&error](detail::mailbox<T>& box) {
+      try {
+        box.dispatch();
+      } catch (...) {
+        if (!error) error = std::current_exception();
+      }
+    };
+    for (const auto& box : with_handler) dispatch(*box);
+    if (unlisted) dispatch(*unlisted->box);
     if (error) std::rethrow_exception(error);
     return true;
   }

@@ -564,8 +564,9 @@ auto future<T>::then(F&& fn) {
   using U = typename std::conditional_t<std::is_void_v<T>, std::invoke_result<std::decay_t<F>&>,
                                std::invoke_result<std::decay_t<F>&, T>>::type;
   check();
-  auto* src = std::exchange(s_, nullptr);
-  auto* c = new detail::continuation_state<U, T, std::decay_t<F>>(src, std::forward<F>(fn));
+  // Allocated before the source state leaves this future: if it throws, nothing moved.
+  auto* c = new detail::continuation_state<U, T, std::decay_t<F>>(s_, std::forward<F>(fn));
+  s_ = nullptr;
   c->attach();
   return future<U>(c);
 }

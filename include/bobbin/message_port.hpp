@@ -29,8 +29,10 @@
 //   listener keeps the event loop alive.
 // - An exception thrown by the handler leaves the task and goes to the executor (a pool
 //   passes it to on_error); delivery goes on with the next message. If the executor's post
-//   throws (a pool that was shut down), post_message propagates it; the message stays
-//   queued.
+//   throws (a pool that was shut down, or out of memory), post_message propagates it; the
+//   message stays queued and goes with the next post. If it throws for the drain that
+//   close() schedules, close() propagates it once both directions are closed; closing
+//   again schedules that drain again (it releases the handler).
 
 #include <chrono>
 #include <concepts>
@@ -121,8 +123,15 @@ class message_port {
         // then released with the mailbox. Nothing else can fail here.
       }
     }
+    // Both directions close even if scheduling the last drain of one throws (then the
+    // exception propagates, and closing again retries the drain).
     void close() {
-      out->close();
+      try {
+        out->close();
+      } catch (...) {
+        in->close();
+        throw;
+      }
       in->close();
     }
   };

@@ -148,7 +148,7 @@ class pool_base : public detail::scheduler {
   template <class F, class... Args>
   void post(const task_options& o, F&& fn, Args&&... args) {
     if (reserve(true) == admission::closed) throw pool_closed{};
-    detail::task t(make_detached(std::forward<F>(fn), std::forward<Args>(args)...));
+    detail::task t = build_reserved(std::forward<F>(fn), std::forward<Args>(args)...);
     if (!admit(t, o)) throw pool_closed{};
   }
 
@@ -164,7 +164,7 @@ class pool_base : public detail::scheduler {
     const admission a = reserve(false);
     if (a == admission::closed) throw pool_closed{};
     if (a == admission::full) return false;
-    detail::task t(make_detached(std::forward<F>(fn), std::forward<Args>(args)...));
+    detail::task t = build_reserved(std::forward<F>(fn), std::forward<Args>(args)...);
     if (!admit(t, o)) throw pool_closed{};
     return true;
   }
@@ -185,6 +185,20 @@ class pool_base : public detail::scheduler {
   virtual admission reserve(bool block) = 0;
   // Step 2: queue t. False (t untouched, the place given back) if the pool closed since.
   virtual bool admit(detail::task& t, const task_options& o) = 0;
+  // Gives back the place of step 1 when the task could not be built in between.
+  virtual void unreserve() = 0;
+
+  // The task of a post, between steps 1 and 2: if building it throws (std::bad_alloc for
+  // a callable that needs the heap, or a copy of fn or args), the place is given back.
+  template <class F, class... Args>
+  detail::task build_reserved(F&& fn, Args&&... args) {
+    try {
+      return detail::task(make_detached(std::forward<F>(fn), std::forward<Args>(args)...));
+    } catch (...) {
+      unreserve();
+      throw;
+    }
+  }
 
   template <class F, class... Args>
   static auto make_detached(F&& fn, Args&&... args) {
@@ -450,10 +464,27 @@ class pool final : public pool_base {
       release_place();
       throw;
     }
-    future<R> result = detail_make_future<R>(s);
     detail::task t(detail::state_runner{s});
-    if (!admit(t, o)) throw pool_closed{};
-    return result;
+    bool queued = false;
+    try {
+      queued = admit(t, o);  // may throw std::bad_alloc, t untouched
+    } catch (...) {
+      discard_unqueued(t, s);
+      throw;
+    }
+    if (!queued) {
+      discard_unqueued(t, s);
+      throw pool_closed{};
+    }
+    return detail_make_future<R>(s);
+  }
+
+  // The state of a submission that was never queued goes without its task's cancel hook,
+  // which would report a cancellation on this thread (to the task running here, if any).
+  static void discard_unqueued(detail::task& t, detail::state_base* s) noexcept {
+    t.forget();
+    s->release();  // the runner's reference
+    s->release();  // and the future's, which was never made: the state goes
   }
 
   admission reserve(bool block) override {
@@ -469,6 +500,8 @@ class pool final : public pool_base {
     ++outside_queued_;
     return admission::accepted;
   }
+
+  void unreserve() override { release_place(); }
 
   void release_place(std::size_t n = 1) {
     if (options_.queue_capacity == 0 || n == 0) return;

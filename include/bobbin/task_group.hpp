@@ -62,18 +62,19 @@ class task_group final : private detail::awaitable {
     requires std::is_invocable_v<std::decay_t<F>&>
   void run(F&& fn) {
     const bool local = on_owner();
-    count_spawn(local);
+    // Built before it is counted: building may throw (std::bad_alloc, a copy of fn).
     detail::task t(member<std::decay_t<F>>{this, std::forward<F>(fn)});
+    count_spawn(local);
     bool queued = false;
     try {
       queued = sched_.try_schedule(t);
     } catch (...) {
-      t.forget();  // not queued: nothing else will finish it
+      t.discard();  // not queued: nothing else will finish it, and nothing was cancelled
       count_finish(local);
       throw;
     }
     if (!queued) {
-      t.forget();
+      t.discard();
       count_finish(local);
       throw pool_closed{};
     }

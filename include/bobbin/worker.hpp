@@ -355,7 +355,12 @@ class worker {
   // Requests the stop token and closes the port, both ways. Idempotent, never blocks.
   void terminate() noexcept {
     st_->stop.request_stop();
-    st_->port.close();
+    try {
+      st_->port.close();
+    } catch (...) {
+      // The executor refused the drain that releases the handler (shut down, out of
+      // memory); both directions are closed all the same.
+    }
   }
 
   // Waits for the function to end (and for the dispatcher, if on_message(handler) started
@@ -412,7 +417,11 @@ class worker {
       error = std::current_exception();
       code = 1;
     }
-    st->port.close();  // the function has ended: the owner drains what it posted, then nullopt
+    try {
+      st->port.close();  // the function has ended: the owner drains what it posted, then nullopt
+    } catch (...) {
+      // As in terminate(): closed all the same; only the handler's last drain was refused.
+    }
     if (error) st->error.fire(error);
     st->exit.fire(code);
   }

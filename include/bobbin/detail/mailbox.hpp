@@ -19,11 +19,12 @@
 //   a busy port does not hold an executor thread forever.
 // - End: when the queue is closed and drained, the drain releases the handler (and what it
 //   captured, e.g. its own port) and keeps the flag set for good: nothing is scheduled any
-//   more. Closing schedules a drain for that reason.
+//   more. Closing schedules a drain for that reason (every close does, so a close whose
+//   drain could not be scheduled is retried by closing again).
 // - Handler exceptions propagate out of the drain task into the executor (a pool hands
 //   them to its on_error); the message that threw is consumed and delivery continues with
 //   the next one in a new task. If the executor's post throws, the flag is cleared, the
-//   message stays queued, and the exception propagates to whoever posted.
+//   message stays queued, and the exception propagates to whoever posted (or closed).
 
 #include <atomic>
 #include <functional>
@@ -81,21 +82,31 @@ class mailbox : public std::enable_shared_from_this<mailbox<T>> {
 
   template <class F, class E>
   void set_handler(F&& f, E& ex) {
+    // acquire: as the CAS below. The usual refusal, leaving f untouched.
+    if (handler_set_.load(std::memory_order_acquire)) throw_handler_set();
+    // Built before the flag is taken: if building throws (std::bad_alloc, F's constructor),
+    // no handler is set and on_message may be called again.
+    auto h = std::make_unique<handler_impl<std::decay_t<F>, E>>(std::forward<F>(f), ex);
     bool expected = false;
-    if (!handler_set_.compare_exchange_strong(expected, true, std::memory_order_acq_rel))
-      throw std::logic_error("bobbin: on_message may be called only once per port");
-    handler_.store(new handler_impl<std::decay_t<F>, E>(std::forward<F>(f), ex),
-                   std::memory_order_seq_cst);  // seq_cst: see dispatch
+    if (!handler_set_.compare_exchange_strong(expected, true, std::memory_order_acq_rel)) throw_handler_set();
+    handler_.store(h.release(), std::memory_order_seq_cst);  // seq_cst: see dispatch
     dispatch();  // messages that came before the handler
   }
 
   // Closes the queue (receivers drain it, then see nullopt) and lets a handler retire.
+  // Dispatches even if the queue was closed already: a close whose drain could not be
+  // scheduled (the executor's post threw) is retried by closing again.
   void close() {
-    if (core_.close()) dispatch();
+    core_.close();
+    dispatch();
   }
 
  private:
   static constexpr int drain_batch = 64;
+
+  [[noreturn]] static void throw_handler_set() {
+    throw std::logic_error("bobbin: on_message may be called only once per port");
+  }
 
   struct handler_base {
     virtual ~handler_base() = default;

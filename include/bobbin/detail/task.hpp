@@ -100,6 +100,14 @@ class task {
     }
   }
 
+  // Destroys the callable without running it and without its cancel hook, for a task that
+  // was never accepted anywhere; the task becomes empty.
+  void discard() noexcept {
+    if (raw_.ops != nullptr) {
+      static_cast<const ops_table*>(std::exchange(raw_.ops, nullptr))->discard(raw_.storage);
+    }
+  }
+
   // For queues that move tasks as bytes: copy bytes() somewhere, then forget() (the task
   // no longer owns the callable); or fill an empty task's bytes() and it owns what they hold.
   raw& bytes() noexcept { return raw_; }
@@ -129,6 +137,7 @@ class task {
   struct ops_table {
     void (*run)(unsigned char* storage);
     void (*cancel)(unsigned char* storage) noexcept;
+    void (*discard)(unsigned char* storage) noexcept;
   };
 
   template <class Fn>
@@ -169,7 +178,12 @@ class task {
   }
 
   template <class Fn>
-  static constexpr ops_table ops_for{&run_impl<Fn>, &cancel_impl<Fn>};
+  static void discard_impl(unsigned char* storage) noexcept {
+    destroy(object<Fn>(storage));
+  }
+
+  template <class Fn>
+  static constexpr ops_table ops_for{&run_impl<Fn>, &cancel_impl<Fn>, &discard_impl<Fn>};
 
   raw raw_;
 };
