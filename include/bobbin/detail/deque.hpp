@@ -140,8 +140,11 @@ class ws_deque {
     }
     a->get(b, out);
     if (t == b) {
-      // The last value: race the thieves for it through top.
-      const bool won = top_.compare_exchange_strong(t, t + 1, std::memory_order_seq_cst, std::memory_order_relaxed);
+      // The last value: race the thieves for it through top. seq_cst on failure too: with a
+      // relaxed failure, C++20 lets the store of bottom below become visible before the
+      // failed CAS, and a thief could take the slot's old contents as a success (found by
+      // the model check, models/README.md; not possible on x86 or ARMv8, same code there).
+      const bool won = top_.compare_exchange_strong(t, t + 1, std::memory_order_seq_cst);
       bottom_.store(b + 1, std::memory_order_relaxed);
       return won;
     }
