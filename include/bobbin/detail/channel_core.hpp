@@ -103,10 +103,10 @@ class channel_core {
     try {
       st = visit([&](auto& q) { return q.try_pop(out, freed); });
     } catch (...) {
-      popped(true, true);  // the slot was freed all the same (see slot_storage::move_to)
+      popped(true, pop_status::ok);  // the slot was freed all the same (see slot_storage::move_to)
       throw;
     }
-    popped(freed, st == pop_status::ok);
+    popped(freed, st);
     return st;
   }
 
@@ -184,11 +184,17 @@ class channel_core {
     }
   }
 
-  // freed: the pop freed a slot (took a message or stepped over a skipped one); took: it
-  // took a message.
-  void popped(bool freed, bool took) {
+  // freed: the pop freed a slot (took a message or stepped over a skipped one); st: what
+  // it found. Hands on to a sleeping receiver when more is ready, or when the channel is
+  // closed: a receiver that went to sleep after close(), waiting for a send still in
+  // progress, must learn that another receiver took that message and nothing is left.
+  // Each receiver so woken that finds the channel drained passes it on in turn. (Found by
+  // tests/fuzz/fuzz_channel.cpp; its input is in tests/fuzz/regressions/fuzz_channel/.)
+  void popped(bool freed, pop_status st) {
     if (freed && bounded()) not_full_.notify_one();
-    if (took && not_empty_.has_waiters() && front_ready()) not_empty_.notify_one();  // hand-on
+    if (st != pop_status::empty && not_empty_.has_waiters() && (front_ready() || closed())) {
+      not_empty_.notify_one();
+    }
   }
 
   std::variant<segmented_queue<T>, bounded_ring<T>> queue_;
