@@ -27,12 +27,16 @@
 #define BOBBIN_ASAN 0
 #endif
 
-// Keeps a rarely taken path (a deque's growth) out of its hot caller, so that the caller
-// stays small enough to be inlined.
+// BOBBIN_NOINLINE keeps a rarely taken path (a deque's growth) out of its hot caller.
+// BOBBIN_ALWAYS_INLINE is for the few tiny functions of the spawn/pop path: in a large
+// translation unit (a benchmark with many peers) g++ runs out of its inlining budget and
+// left them as calls, which cost a fork-join spawn a third more time (measured).
 #if defined(__GNUC__) || defined(__clang__)
 #define BOBBIN_NOINLINE __attribute__((noinline))
+#define BOBBIN_ALWAYS_INLINE __attribute__((always_inline))
 #else
 #define BOBBIN_NOINLINE
+#define BOBBIN_ALWAYS_INLINE
 #endif
 
 namespace bobbin::detail {

@@ -59,17 +59,17 @@ class ws_deque {
     // Word by word between the slot and the value itself: no intermediate copy, whose
     // wide reads of just-written narrow stores would stall store forwarding. Unrolled by
     // a fold (a loop of 8 is not unrolled at -O2).
-    void put(std::int64_t i, const T& v) noexcept {
+    BOBBIN_ALWAYS_INLINE void put(std::int64_t i, const T& v) noexcept {
       const auto* src = reinterpret_cast<const unsigned char*>(&v);
       slot& s = slots[static_cast<std::size_t>(i & mask)];
-      [&]<std::size_t... k>(std::index_sequence<k...>) {
+      [&]<std::size_t... k>(std::index_sequence<k...>) BOBBIN_ALWAYS_INLINE {
         (s.w[k].store(word_at(src + k * sizeof(std::uint64_t)), std::memory_order_relaxed), ...);
       }(std::make_index_sequence<words>{});
     }
-    void get(std::int64_t i, T& out) const noexcept {
+    BOBBIN_ALWAYS_INLINE void get(std::int64_t i, T& out) const noexcept {
       auto* dst = reinterpret_cast<unsigned char*>(&out);
       const slot& s = slots[static_cast<std::size_t>(i & mask)];
-      [&]<std::size_t... k>(std::index_sequence<k...>) {
+      [&]<std::size_t... k>(std::index_sequence<k...>) BOBBIN_ALWAYS_INLINE {
         (set_word(dst + k * sizeof(std::uint64_t), s.w[k].load(std::memory_order_relaxed)), ...);
       }(std::make_index_sequence<words>{});
     }
@@ -93,7 +93,7 @@ class ws_deque {
   ws_deque& operator=(const ws_deque&) = delete;
 
   // Owner only.
-  void push(const T& v) {
+  BOBBIN_ALWAYS_INLINE void push(const T& v) {
     const std::int64_t b = bottom_.load(std::memory_order_relaxed);
     // acquire: pairs with the thieves' CAS on top, so slots they vacated may be reused.
     const std::int64_t t = top_.load(std::memory_order_acquire);
@@ -122,7 +122,7 @@ class ws_deque {
   // announcement; heavy(); load bottom]: either this pop sees the announcement and fences,
   // or the thief's loads of bottom see this pop's store, which is what the fence is for.
   template <class NoThief>
-  bool pop(T& out, NoThief&& no_thief) noexcept {
+  BOBBIN_ALWAYS_INLINE bool pop(T& out, NoThief&& no_thief) noexcept {
     const std::int64_t b = bottom_.load(std::memory_order_relaxed) - 1;
     bottom_.store(b, std::memory_order_relaxed);
     asymmetric_fence::light();
@@ -131,7 +131,7 @@ class ws_deque {
   }
 
  private:
-  bool pop_rest(std::int64_t b, T& out) noexcept {
+  BOBBIN_ALWAYS_INLINE bool pop_rest(std::int64_t b, T& out) noexcept {
     array* a = array_.load(std::memory_order_relaxed);
     std::int64_t t = top_.load(std::memory_order_seq_cst);
     if (t > b) {  // empty
