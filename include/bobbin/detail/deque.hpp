@@ -124,7 +124,7 @@ class ws_deque {
   template <class NoThief>
   BOBBIN_ALWAYS_INLINE bool pop(T& out, NoThief&& no_thief) noexcept {
     const std::int64_t b = bottom_.load(std::memory_order_relaxed) - 1;
-    bottom_.store(b, std::memory_order_relaxed);
+    bottom_.store(b, std::memory_order_release);  // not relaxed: "F2", models/README.md
     asymmetric_fence::light();
     if (!no_thief()) seq_cst_fence();
     return pop_rest(b, out);
