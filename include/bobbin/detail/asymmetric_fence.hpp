@@ -37,7 +37,7 @@ class asymmetric_fence {
   }
 
   static void light() noexcept {
-    if (cheap_) {
+    if (cheap_.load(std::memory_order_relaxed)) {
       std::atomic_signal_fence(std::memory_order_seq_cst);
     } else {
       seq_cst_fence();
@@ -46,7 +46,7 @@ class asymmetric_fence {
 
   static void heavy() noexcept {
 #if BOBBIN_HAVE_MEMBARRIER
-    if (cheap_) {
+    if (cheap_.load(std::memory_order_relaxed)) {
       if (::syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0) return;
       // Cannot happen once registered; if it does, light() fences in other threads are
       // missing, so there is no safe fallback here but the kernel's: abort loudly.
@@ -57,7 +57,7 @@ class asymmetric_fence {
   }
 
   // Call once before any thread may use light()/heavy() (the pool's constructor does).
-  static void init() noexcept { cheap_ = asymmetric(); }
+  static void init() noexcept { cheap_.store(asymmetric(), std::memory_order_relaxed); }
 
  private:
   static bool register_process() noexcept {
@@ -70,8 +70,9 @@ class asymmetric_fence {
 #endif
   }
 
-  // Written once, before any worker thread exists, by init(); read-only afterwards.
-  static inline bool cheap_ = false;
+  // Written by init() before the first pool's workers exist, with the same value by every
+  // later pool's constructor (atomic: those writes may meet other pools' reads).
+  static inline std::atomic<bool> cheap_{false};
 };
 
 }  // namespace bobbin::detail
