@@ -6,6 +6,7 @@
 #include <bobbin/task_group.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <latch>
 #include <memory>
 #include <numeric>
@@ -178,4 +179,38 @@ TEST_CASE("parallel_reduce: sums, non-commutative combine in index order") {
       [](std::string a, const std::string& b) { return a + b; }, 3);
   CHECK(s == "abcdefghijklmnopqrstuvwxyz");
   CHECK(bobbin::parallel_reduce(p, 0, 0, 7, [](int) { return 1; }, std::plus<>{}) == 7);
+}
+
+TEST_CASE("task_group: a member that throws counts as failed; its callable is gone when wait() returns") {
+  bobbin::pool<> p({.threads = 2});
+  {
+    bobbin::task_group g(p);
+    g.run([] { throw std::runtime_error("boom"); });
+    CHECK_THROWS_AS(g.wait(), std::runtime_error);
+    p.wait_idle();
+    const auto s = p.stats();
+    CHECK(s.failed == 1);
+    CHECK(s.completed == 0);
+  }
+  // A capture whose destructor takes its time: wait() must not return before it ran, or it
+  // would touch this frame after the group is gone.
+  struct slow_to_die {
+    std::atomic<int>* live;
+    explicit slow_to_die(std::atomic<int>* l) : live(l) { live->fetch_add(1); }
+    slow_to_die(const slow_to_die& o) : live(o.live) { live->fetch_add(1); }
+    ~slow_to_die() {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      live->fetch_sub(1);
+    }
+  };
+  for (int round = 0; round < 5; ++round) {
+    std::atomic<int> live{0};
+    {
+      bobbin::task_group g(p);
+      const slow_to_die k(&live);
+      g.run([k] { (void)k; });
+      g.wait();
+      CHECK(live.load() == 1);  // every copy the group made is gone; k itself goes below
+    }
+  }
 }

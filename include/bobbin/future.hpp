@@ -41,14 +41,6 @@ class future;
 
 namespace detail {
 
-// How the last task run on this thread ended; runners that catch their callable's
-// exception (a submit's) report it here so the pool's stats can count it.
-enum class task_outcome : std::uint8_t { ok, failed, cancelled };
-inline task_outcome& last_task_outcome() noexcept {
-  thread_local task_outcome o = task_outcome::ok;
-  return o;
-}
-
 // What a future<T> stores: T itself, a reference_wrapper for T&, monostate for void.
 template <class T>
 using stored_t = std::conditional_t<std::is_void_v<T>, std::monostate,

@@ -34,6 +34,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <optional>
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
@@ -95,23 +96,37 @@ class task_group final : private detail::awaitable {
   }
 
  private:
+  // The callable is destroyed before the group hears that the task finished, so nothing
+  // it captured outlives wait(). (A trivially destructible one has nothing to destroy and
+  // stays small enough to be stored inline.)
   template <class F>
   struct member {
+    static constexpr bool plain = std::is_trivially_destructible_v<F>;
     task_group* group;
-    F fn;
+    std::conditional_t<plain, F, std::optional<F>> fn;
     using bobbin_cancel_hook = void;
     void operator()() {
       try {
-        fn();
+        if constexpr (plain) {
+          fn();
+        } else {
+          (*fn)();
+        }
       } catch (...) {
+        detail::last_task_outcome() = detail::task_outcome::failed;  // for the pool's stats
         group->record(std::current_exception());
       }
+      drop();
       detail::run_before_publish();
       group->count_finish(group->on_owner());
     }
     void cancel() noexcept {
+      drop();
       group->record(std::make_exception_ptr(task_cancelled{}));
       group->count_finish(group->on_owner());
+    }
+    void drop() noexcept {
+      if constexpr (!plain) fn.reset();
     }
   };
 

@@ -13,6 +13,7 @@
 // - block_on(a): waits for `a` on any thread: helping on a worker, parked elsewhere.
 
 #include <cstddef>
+#include <cstdint>
 #include <stop_token>
 #include <utility>
 
@@ -76,6 +77,14 @@ inline before_publish_hook& before_publish() noexcept {
 inline void run_before_publish() noexcept {
   before_publish_hook& h = before_publish();
   if (h.fn != nullptr) std::exchange(h.fn, nullptr)(h.ctx, h.arg);
+}
+
+// How the last task run on this thread ended; runners that catch their callable's
+// exception (a submit's, a task_group's) report it here so the pool's stats can count it.
+enum class task_outcome : std::uint8_t { ok, failed, cancelled };
+inline task_outcome& last_task_outcome() noexcept {
+  thread_local task_outcome o = task_outcome::ok;
+  return o;
 }
 
 // Parks the calling (non-worker) thread until `a` is done.
