@@ -344,6 +344,36 @@ TEST_CASE_TEMPLATE("pool: many pools created and destroyed, some never used", P,
   }
 }
 
+// Two posts to a fresh pool of two must run at the same time: the second is not left
+// queued behind the first while the other worker sleeps. (Found by the fault-injection
+// tests under TSan: a worker whose last look before sleeping found the first task took it
+// without passing the wake-up on, because it had stopped counting as a searcher.)
+TEST_CASE_TEMPLATE("pool: two posts to a fresh pool of two run side by side (no lost wake-up)" *
+                       doctest::timeout(120),
+                   P, BOBBIN_POLICIES) {
+  constexpr int rounds = static_cast<int>(2000 / scale);
+  int stuck = 0;
+  for (int r = 0; r < rounds; ++r) {
+    std::atomic<int> held{0};
+    std::atomic<bool> open{false};
+    {
+      bobbin::pool<P> p({.threads = 2});
+      for (int k = 0; k < 2; ++k) {
+        p.post([&held, &open] {
+          held.fetch_add(1);
+          while (!open.load()) std::this_thread::yield();
+        });
+      }
+      const auto deadline = std::chrono::steady_clock::now() + 10s;
+      while (held.load() < 2 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(20us);
+      if (held.load() < 2) ++stuck;
+      open = true;  // a task left queued still runs once the first finishes
+    }
+    if (stuck != 0) break;
+  }
+  CHECK(stuck == 0);
+}
+
 TEST_CASE("stats: stolen > 0 in a work-stealing fib, utilization near 0 idle and near 1 under full load" *
           doctest::timeout(60)) {
   bobbin::pool<> p({.threads = 2});

@@ -28,7 +28,10 @@
 //   about to sleep pushes itself on the idle stack, stops searching (seq_cst RMWs),
 //   fences, then asks the policy once more for work: with the producer's fence this is
 //   the Dekker pattern, so either the producer sees the sleeper or the sleeper sees the
-//   work. No lost wake-ups, and an idle pool sleeps in futex_wait. The fences are
+//   work. A sleeper whose last look finds work searches again (counted) before it takes
+//   it: a producer that saw it searching woke nobody, so it owes the "last searcher wakes
+//   the next" step for what it leaves behind. No lost wake-ups, and an idle pool sleeps in
+//   futex_wait. The fences are
 //   asymmetric (detail/asymmetric_fence.hpp): the producer's, paid per task, is a compiler
 //   barrier; the sleeper's, paid per sleep, is a membarrier() system call.
 // - Helping: a worker that waits (future::get, task_group::wait) runs other tasks
@@ -659,7 +662,13 @@ class pool final : public pool_base {
       spins = 0;
       searching = sleep(w, a, min_depth);
     }
-    if (searching && searching_.fetch_sub(1, std::memory_order_seq_cst) == 1) wake_any();
+    if (searching) stop_searching(w);
+  }
+
+  // w stops searching without taking a task. If it was the last searcher, producers that
+  // saw it searching woke nobody: pass their work on.
+  void stop_searching(worker& w) {
+    if (searching_.fetch_sub(1, std::memory_order_seq_cst) == 1 && queues_.has_work_for(w.idx, 0)) wake_any();
   }
 
   bool find_task(worker& w, detail::task& t, std::uint32_t min_depth) {
@@ -678,7 +687,7 @@ class pool final : public pool_base {
     if constexpr (requires { queues_.going_idle(w.idx); }) queues_.going_idle(w.idx);
     w.park.reset();
     if (a != nullptr && !a->try_register(&w.park)) {
-      searching_.fetch_sub(1, std::memory_order_seq_cst);
+      stop_searching(w);
       return false;
     }
     {
@@ -693,8 +702,8 @@ class pool final : public pool_base {
     // Pairs with the light() of whoever published work (see the top and
     // detail/asymmetric_fence.hpp); then the last look: sleep only if there is nothing to do.
     detail::asymmetric_fence::heavy();
-    const bool nothing = !queues_.has_work_for(w.idx, min_depth) &&
-                         (a != nullptr ? !a->done() : !stopping_.load(std::memory_order_seq_cst));
+    const bool work = queues_.has_work_for(w.idx, min_depth);
+    const bool nothing = !work && (a != nullptr ? !a->done() : !stopping_.load(std::memory_order_seq_cst));
     if (nothing) w.park.park();
     bool chosen;
     {
@@ -706,6 +715,12 @@ class pool final : public pool_base {
         sleepers_.fetch_sub(1, std::memory_order_seq_cst);
       }
       w.sleeping.store(false, std::memory_order_relaxed);
+    }
+    if (work && !chosen) {
+      // We stopped searching above, but producers that saw us searching before that woke
+      // nobody: search again, so that taking this work passes the wake-up on (work()).
+      searching_.fetch_add(1, std::memory_order_seq_cst);
+      chosen = true;
     }
     if (a != nullptr && !a->try_unregister(&w.park)) w.park.wait_for(detail::wake_done);
     return chosen;
