@@ -2,22 +2,21 @@
 // work_stealing: a Chase-Lev deque per worker. A worker pushes and pops its own tasks at
 // one end (LIFO: depth-first fork-join, hot caches); an idle worker steals from the other
 // end of a random victim (FIFO: the oldest, usually largest, work). Tasks from outside the
-// pool enter an injection ring; a worker moves a batch of them into its deque, where the
-// others can steal them. The default policy.
+// pool enter a lock-free injection queue (detail/task_injector.hpp); a worker takes a run
+// of them with one claim and moves all but the first into its deque, where the others
+// can steal them. The default policy.
 
 #include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <vector>
 
 #include "../detail/asymmetric_fence.hpp"
 #include "../detail/config.hpp"
 #include "../detail/deque.hpp"
-#include "../detail/spin_lock.hpp"
-#include "../detail/task_ring.hpp"
+#include "../detail/task_injector.hpp"
 #include "common.hpp"
 
 namespace bobbin {
@@ -31,8 +30,7 @@ struct work_stealing {
     // every outside task until it starts (a batch in a deque would no longer count).
     queues(std::size_t workers, const pool_options& o)
         : batch_limit_(o.queue_capacity != 0 ? 1 : 64),
-          light_pops_(detail::asymmetric_fence::asymmetric()),
-          injection_(1024) {
+          light_pops_(detail::asymmetric_fence::asymmetric()) {
       for (std::size_t i = 0; i < workers; ++i) own_.push_back(std::make_unique<own>(i));
     }
     ~queues() {
@@ -47,9 +45,7 @@ struct work_stealing {
         own_[self]->deque.push(t.bytes());  // may throw while growing: t untouched
         t.forget();
       } else {
-        auto lock = detail::lock_briefly(mutex_);
-        injection_.push(t, detail::from_outside);
-        injection_size_.store(injection_.size(), std::memory_order_relaxed);
+        injection_.push(t);  // may throw std::bad_alloc: t untouched
       }
       return detail::any_worker;
     }
@@ -62,7 +58,7 @@ struct work_stealing {
         me.deque.push(out.bytes());  // too shallow for this waiter: back where it was (no growth)
       }
       // Tasks from outside have depth 0: only for an unrestricted taker.
-      if (min_depth == 0 && injection_size_.load(std::memory_order_relaxed) != 0 && take_injected(me, out, info)) {
+      if (min_depth == 0 && take_injected(me, out, info)) {
         return true;
       }
       const std::size_t n = own_.size();
@@ -91,7 +87,7 @@ struct work_stealing {
 
     bool has_work_for(std::size_t w, std::uint32_t min_depth) const noexcept {
       if (min_depth == 0) {
-        if (injection_size_.load(std::memory_order_seq_cst) != 0) return true;
+        if (injection_.has_work()) return true;
         for (const auto& o : own_) {
           if (!o->deque.empty_approx()) return true;
         }
@@ -156,40 +152,28 @@ struct work_stealing {
       me.thief = false;
     }
 
-    // One task to run, the rest of a batch into w's deque. Never more than fits in the
-    // deque as it is: the moves must not allocate, or a std::bad_alloc would strand
-    // tasks taken out of the ring.
-    bool take_injected(own& me, detail::task& first, detail::pop_info& info) {
-      std::unique_lock lock(mutex_, std::try_to_lock);  // held: look again later (detail/spin_lock.hpp)
-      if (!lock) return false;
-      const std::size_t avail = injection_.size();
-      if (avail == 0) return false;
+    // One task to run, the rest of a run into w's deque. Never more than fits in the deque
+    // as it is: the moves must not allocate, or a std::bad_alloc would strand tasks taken
+    // out of the queue.
+    bool take_injected(own& me, detail::task& first, detail::pop_info& info) noexcept {
       const std::size_t cap = me.deque.capacity();
       const std::size_t room = cap - std::min(cap, me.deque.size_approx() + 1);
-      // A few (coarse) tasks go one at a time: a batch of the largest would leave the other
-      // workers idle at the end. A backlog goes in shares of half the queue per worker, up
-      // to 64, so that producers and workers do not fight over the lock task by task.
-      const std::size_t share = avail <= 4 * own_.size() ? 1 : avail / own_.size();
-      const std::size_t batch = std::min<std::size_t>({share, batch_limit_, room + 1});
-      injection_.pop(first);
-      for (std::size_t moved = 1; moved < batch; ++moved) {
-        detail::task t;
-        injection_.pop(t);
-        me.deque.push(t.bytes());
-        t.forget();
-      }
-      injection_size_.store(injection_.size(), std::memory_order_relaxed);
-      info.outside_taken = batch;
-      return true;
+      // A few (coarse) tasks go one at a time: a run of the largest would leave the other
+      // workers idle at the end. A backlog goes in shares (of what one look saw, up to 64)
+      // per worker, so that workers do not fight over the queue's head task by task.
+      const std::size_t workers = own_.size();
+      const auto share = [workers](std::size_t seen) { return seen <= 4 * workers ? 1 : seen / workers; };
+      const std::size_t taken = injection_.take(first, std::min<std::size_t>(batch_limit_, room + 1), share,
+                                                [&me](detail::task::raw& r) noexcept { me.deque.push(r); });
+      info.outside_taken = taken;
+      return taken != 0;
     }
 
     std::vector<std::unique_ptr<own>> own_;
     const std::size_t batch_limit_;
     const bool light_pops_;  // the asymmetric fence is available (not under TSan)
     alignas(detail::cache_line) std::atomic<std::size_t> thieves_{0};
-    alignas(detail::cache_line) std::mutex mutex_;  // guards injection_
-    detail::task_ring injection_;
-    alignas(detail::cache_line) std::atomic<std::size_t> injection_size_{0};
+    detail::task_injector injection_;
   };
 };
 
