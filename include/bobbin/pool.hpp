@@ -729,15 +729,23 @@ class pool final : public pool_base {
   // Called after making work visible and a fence.
   void wake(std::size_t target) {
     if constexpr (queues_type::targeted) {
-      wake_worker(target);
+      if (target != detail::any_worker) return wake_worker(target);
+    }
+    wake_any();
+  }
+
+  // Whether the policy has tasks that any worker may take (see policy/common.hpp).
+  static constexpr bool shares_tasks() {
+    if constexpr (requires { queues_type::shared; }) {
+      return queues_type::shared;
     } else {
-      wake_any();
+      return !queues_type::targeted;
     }
   }
 
   // Any worker may take the work: wake one sleeper, unless somebody is already searching.
   void wake_any() {
-    if constexpr (queues_type::targeted) return;  // nobody else could take it
+    if constexpr (!shares_tasks()) return;  // nobody else could take it
     if (searching_.load(std::memory_order_seq_cst) != 0) return;
     if (sleepers_.load(std::memory_order_seq_cst) == 0) return;
     std::lock_guard lock(idle_mutex_);

@@ -123,7 +123,7 @@ class task_injector {
       segment* s = consumer_segment(h);
       std::uint64_t k = h;
       if (s != nullptr) {
-        const std::uint64_t end = std::min(h + max, (h | mask) + 1);
+        const std::uint64_t end = h + std::min<std::uint64_t>(max, ((h | mask) + 1) - h);  // no overflow
         // acquire: the slot's bytes were written before its state.
         while (k < end && state(s->slots[k & mask]).load(std::memory_order_acquire) != nullptr) ++k;
       }
@@ -147,6 +147,11 @@ class task_injector {
   // Whether a take() may find something (counts pushes in progress). seq_cst: the
   // sleeper's side of the pool's Dekker handshake.
   bool has_work() const noexcept { return tail_.load(std::memory_order_seq_cst) > head_.load(std::memory_order_seq_cst); }
+
+  // Tickets: every push so far took one below tail_ticket(); every one below head_ticket()
+  // has been taken. (fifo stamps its nested tasks with tail_ticket() to keep one order.)
+  std::uint64_t tail_ticket() const noexcept { return tail_.load(std::memory_order_acquire); }
+  std::uint64_t head_ticket() const noexcept { return head_.load(std::memory_order_acquire); }
 
   // A snapshot, pushes in progress included.
   std::size_t size_approx() const noexcept {
@@ -181,7 +186,12 @@ class task_injector {
     return s;
   }
 
+  // Producers look for the newest segment, consumers for the oldest: both ends are one
+  // step away (with a backlog, the list is long).
   segment* find_locked(std::uint64_t k) const noexcept {
+    if (live_last_ != nullptr && live_last_->id.load(std::memory_order_relaxed) <= k) {
+      return live_last_->id.load(std::memory_order_relaxed) == k ? live_last_ : nullptr;
+    }
     for (segment* s = live_first_; s != nullptr; s = s->next) {
       const std::uint64_t id = s->id.load(std::memory_order_relaxed);
       if (id == k) return s;

@@ -2,12 +2,15 @@
 // What every policy's queues provide to pool<Policy> (the one worker loop), and the
 // vocabulary they share. A policy is a tag type with a nested `queues` class:
 //
-//   static constexpr bool targeted;  // true: push() names the one worker that may run a
-//                                    // task; false: any worker may (it is woken as such)
+//   static constexpr bool targeted;  // true: push() may name the one worker that may run
+//                                    // a task; false: any worker may run any task
+//   static constexpr bool shared;    // optional (default: !targeted): some tasks, those
+//                                    // push() returns any_worker for, any worker may take
 //   queues(std::size_t workers, const pool_options&);
 //   // Takes t (leaving it empty), submitted by worker `self` of the pool, or by a thread
 //   // outside it when self == outside. Returns the worker that must run it, or
-//   // any_worker. May throw std::bad_alloc, leaving t untouched.
+//   // any_worker (the pool then wakes one sleeper, if nobody is searching). May throw
+//   // std::bad_alloc, leaving t untouched.
 //   std::size_t push(detail::task& t, const task_options&, std::size_t self);
 //   // Called by worker w only: the next task for w of depth >= min_depth, or false. A
 //   // worker deep in nested waits asks only for tasks deeper than the one it waits in

@@ -1,7 +1,14 @@
 #pragma once
-// fifo: one shared queue, first in first out, for every task (outside and nested). Workers
-// take one task at a time, so with one worker tasks run in submission order; with several,
-// they start in submission order.
+// fifo: first in, first out, for every task (outside and nested). Workers take one task at
+// a time, so with one worker tasks run in submission order; with several, they start in
+// submission order.
+//
+// Two queues keep that one order. Tasks from outside go through a lock-free queue
+// (detail/task_injector.hpp), whose tickets number them. Tasks submitted by tasks go to a
+// mutex-guarded ring, stamped with the ticket the next outside task will get: a nested task
+// runs once every outside task submitted before it was taken, and before any submitted
+// after it. (The ring is where a deeply nested waiter looks for a task deeper than its
+// own: outside tasks have depth 0, never deep enough for it; see pool.hpp, "Helping".)
 
 #include <atomic>
 #include <cstddef>
@@ -10,6 +17,7 @@
 
 #include "../detail/config.hpp"
 #include "../detail/spin_lock.hpp"
+#include "../detail/task_injector.hpp"
 #include "../detail/task_ring.hpp"
 #include "common.hpp"
 
@@ -20,42 +28,63 @@ struct fifo {
    public:
     static constexpr bool targeted = false;  // any worker may run any task
 
-    queues(std::size_t, const pool_options&) : ring_(1024) {}
+    queues(std::size_t, const pool_options&) {}
 
     std::size_t push(detail::task& t, const task_options&, std::size_t self) {
+      if (self == detail::outside) {
+        injection_.push(t);  // may throw std::bad_alloc: t untouched
+        return detail::any_worker;
+      }
       auto lock = detail::lock_briefly(mutex_);
-      ring_.push(t, self == detail::outside ? detail::from_outside : 0);
+      // meta: the stamp above bit 0 (bit 0, "from outside", stays clear).
+      ring_.push(t, injection_.tail_ticket() << 1);
       size_.store(ring_.size(), std::memory_order_relaxed);
       return detail::any_worker;
     }
 
     bool pop(std::size_t, detail::task& out, detail::pop_info& info, std::uint32_t min_depth) {
-      if (size_.load(std::memory_order_relaxed) == 0) return false;
-      std::unique_lock lock(mutex_, std::try_to_lock);  // held: look again later (detail/spin_lock.hpp)
-      if (!lock || ring_.empty()) return false;
-      if (min_depth == 0) {
-        info.outside_taken = ring_.pop(out) & detail::from_outside;
-      } else {
-        const std::uint64_t meta = ring_.take_first(min_depth, out);
-        if (meta == detail::task_ring::no_task) return false;
-        info.outside_taken = meta & detail::from_outside;
+      std::unique_lock lock(mutex_, std::defer_lock);
+      // A held lock means "look again later" (detail/spin_lock.hpp).
+      if (size_.load(std::memory_order_relaxed) != 0 && lock.try_lock() && !ring_.empty()) {
+        if (min_depth != 0) return take_deep(out, min_depth);
+        // The nested task first if no outside task older than it is left (or none is
+        // ready to be taken: one being pushed is not submitted yet).
+        if ((ring_.front().meta >> 1) > injection_.head_ticket() && take_outside(out, info)) return true;
+        ring_.pop(out);
+        size_.store(ring_.size(), std::memory_order_relaxed);
+        return true;
       }
-      size_.store(ring_.size(), std::memory_order_relaxed);
-      return true;
+      return min_depth == 0 && take_outside(out, info);
     }
 
     bool has_work_for(std::size_t, std::uint32_t min_depth) const {
+      if (min_depth == 0) return size_.load(std::memory_order_seq_cst) != 0 || injection_.has_work();
       if (size_.load(std::memory_order_seq_cst) == 0) return false;
-      if (min_depth == 0) return true;
       std::lock_guard lock(mutex_);
       return ring_.any(min_depth);
     }
     void finished(std::size_t) noexcept {}
 
    private:
+    bool take_outside(detail::task& out, detail::pop_info& info) noexcept {
+      const auto one = [](std::size_t) { return std::size_t{1}; };
+      const auto none = [](detail::task::raw&) noexcept {};
+      if (injection_.take(out, 1, one, none) == 0) return false;
+      info.outside_taken = 1;
+      return true;
+    }
+
+    // With mutex_ held.
+    bool take_deep(detail::task& out, std::uint32_t min_depth) {
+      if (ring_.take_first(min_depth, out) == detail::task_ring::no_task) return false;
+      size_.store(ring_.size(), std::memory_order_relaxed);
+      return true;
+    }
+
+    detail::task_injector injection_;
     alignas(detail::cache_line) mutable std::mutex mutex_;  // guards ring_
     detail::task_ring ring_;
-    alignas(detail::cache_line) std::atomic<std::size_t> size_{0};
+    alignas(detail::cache_line) std::atomic<std::size_t> size_{0};  // ring_'s size, written under mutex_
   };
 };
 
