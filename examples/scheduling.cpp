@@ -19,8 +19,8 @@ int main() {
   }
   {
     // [least_busy]
-    // Independent requests of uneven cost, submitted from outside: each goes to the worker
-    // with the fewest queued + running tasks.
+    // Independent requests of uneven cost, submitted from outside: each goes to an idle
+    // worker, or waits in one shared queue for the first worker that becomes free.
     bobbin::pool<bobbin::least_busy> pool({.threads = 2});
     std::vector<bobbin::future<int>> replies;
     for (int request = 0; request < 8; ++request) {

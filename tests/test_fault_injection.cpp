@@ -472,7 +472,7 @@ TEST_CASE_TEMPLATE("fault injection: a failed submission to a bounded pool gives
 TEST_CASE_TEMPLATE("fault injection: outside posts while the queues grow, every policy" * doctest::timeout(300), P,
                    bobbin::work_stealing, bobbin::least_busy, bobbin::round_robin, bobbin::priority,
                    bobbin::fifo) {
-  constexpr int m = 3000;  // past 1024 and 2048: the shared rings grow twice, the per-worker ones more
+  constexpr int m = 3000;  // priority's ring grows twice, the per-worker rings more, the lock-free queue takes 12 segments
   long failures = 0;
   for (long n = 1;; ++n) {
     REQUIRE(n < sweep_limit);
