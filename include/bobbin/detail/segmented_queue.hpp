@@ -54,6 +54,7 @@
 
 #include "config.hpp"
 #include "queue_slot.hpp"
+#include "segment_list.hpp"
 
 namespace bobbin::detail {
 
@@ -73,12 +74,21 @@ class segmented_queue {
   static constexpr std::uint64_t mask = slots_per_segment - 1;
   static_assert(std::has_single_bit(slots_per_segment));
 
-  static constexpr std::uint64_t dead_id = ~std::uint64_t{0};  // on the free list
-
   struct segment {
-    std::atomic<std::uint64_t> id{dead_id};  // which run of N tickets it holds now
+    std::atomic<std::uint64_t> id{segment_list<segment>::dead_id};  // which run of N tickets it holds now
     segment* next = nullptr;  // on the live, retired or free list; guarded by the mutex
     alignas(cache_line) slot slots[slots_per_segment];
+
+    bool all_consumed() const noexcept {
+      for (const slot& sl : slots) {
+        // acquire: pairs with release(); the slot's last reader is done with it.
+        if (sl.state.load(std::memory_order_acquire) != consumed_slot) return false;
+      }
+      return true;
+    }
+    void reset() noexcept {
+      for (slot& sl : slots) sl.state.store(empty_slot, std::memory_order_relaxed);
+    }
   };
 
   static constexpr std::uint64_t closed_bit = std::uint64_t{1} << 63;
@@ -91,12 +101,9 @@ class segmented_queue {
   ~segmented_queue() {
     const std::uint64_t end = limit();
     for (std::uint64_t h = head_.load(std::memory_order_relaxed); h < end; ++h) {
-      segment* s = find_locked(h >> shift);
+      segment* s = segments_.find(h >> shift);
       slot& sl = s->slots[h & mask];
       if (sl.state.load(std::memory_order_relaxed) == written_slot) sl.value.destroy();
-    }
-    for (segment* list : {live_first_, retired_, free_}) {
-      while (list != nullptr) delete std::exchange(list, list->next);
     }
   }
 
@@ -230,43 +237,11 @@ class segmented_queue {
   // forward again.)
   segment* find_slow(std::uint64_t k, std::atomic<segment*>& hint, bool append = true) {
     std::lock_guard lock(mutex_);
-    segment* s = find_locked(k);
+    segment* s = segments_.find(k);
     if (s == nullptr && append && k >= appended_.load(std::memory_order_relaxed))
-      s = append_through(k);
+      s = segments_.append_through(k, appended_);
     // release: the reset and id of s come before the hint that leads to it.
     if (s != nullptr) hint.store(s, std::memory_order_release);
-    return s;
-  }
-
-  // Live segment with id k, or nullptr. Caller holds the mutex (or is the destructor).
-  segment* find_locked(std::uint64_t k) const noexcept {
-    for (segment* s = live_first_; s != nullptr; s = s->next) {
-      const std::uint64_t id = s->id.load(std::memory_order_relaxed);
-      if (id == k) return s;
-      if (id > k) return nullptr;
-    }
-    return nullptr;
-  }
-
-  // Appends segments until one has id k; returns it. Caller holds the mutex. Strong
-  // guarantee: if allocating throws, nothing changed.
-  segment* append_through(std::uint64_t k) {
-    segment* s = nullptr;
-    for (std::uint64_t id = appended_.load(std::memory_order_relaxed); id <= k; ++id) {
-      if (free_ == nullptr) reclaim_retired();
-      if (free_ != nullptr) {
-        s = std::exchange(free_, free_->next);
-        for (slot& sl : s->slots) sl.state.store(empty_slot, std::memory_order_relaxed);
-      } else {
-        s = new segment;
-      }
-      s->next = nullptr;
-      // release: a fast path that reads this id (acquire) sees the reset above.
-      s->id.store(id, std::memory_order_release);
-      (live_last_ != nullptr ? live_last_->next : live_first_) = s;
-      live_last_ = s;
-      appended_.store(id + 1, std::memory_order_release);  // release: see try_push
-    }
     return s;
   }
 
@@ -282,40 +257,7 @@ class segmented_queue {
   // if every slot is consumed, else on the retired list until it is.
   void retire(segment& s) noexcept {
     std::lock_guard lock(mutex_);
-    s.id.store(dead_id, std::memory_order_relaxed);  // stale hints no longer match it
-    segment** link = &live_first_;
-    segment* prev = nullptr;
-    while (*link != &s) {
-      prev = *link;
-      link = &(*link)->next;
-    }
-    *link = s.next;
-    if (live_last_ == &s) live_last_ = prev;
-    segment*& list = all_consumed(s) ? free_ : retired_;
-    s.next = list;
-    list = &s;
-  }
-
-  // Moves the retired segments whose slots are all consumed to the free list.
-  void reclaim_retired() noexcept {
-    for (segment** link = &retired_; *link != nullptr;) {
-      segment* s = *link;
-      if (all_consumed(*s)) {
-        *link = s->next;
-        s->next = free_;
-        free_ = s;
-      } else {
-        link = &s->next;
-      }
-    }
-  }
-
-  static bool all_consumed(const segment& s) noexcept {
-    for (const slot& sl : s.slots) {
-      // acquire: pairs with release(); the slot's last reader is done with it.
-      if (sl.state.load(std::memory_order_acquire) != consumed_slot) return false;
-    }
-    return true;
+    segments_.retire(s);
   }
 
   // Producers' line: tickets, their hint and how far segments reach.
@@ -330,10 +272,7 @@ class segmented_queue {
   std::atomic<std::uint64_t> final_tail_{0};
   // Slow path.
   alignas(cache_line) std::mutex mutex_;
-  segment* live_first_ = nullptr;  // ascending ids (with gaps where segments were recycled)
-  segment* live_last_ = nullptr;
-  segment* retired_ = nullptr;  // every ticket claimed, some slot still being read
-  segment* free_ = nullptr;
+  segment_list<segment> segments_;  // guarded by mutex_
 };
 
 }  // namespace bobbin::detail

@@ -45,6 +45,7 @@
 #include <utility>
 
 #include "config.hpp"
+#include "segment_list.hpp"
 #include "task.hpp"
 
 namespace bobbin::detail {
@@ -54,25 +55,33 @@ class task_injector {
   static constexpr unsigned shift = 8;
   static constexpr std::uint64_t mask = slots_per_segment - 1;
   static_assert(std::size_t{1} << shift == slots_per_segment);
-  static constexpr std::uint64_t dead_id = ~std::uint64_t{0};
 
   struct alignas(cache_line) slot {
     task::raw raw;  // raw.ops: null until published (set back when the segment is reused)
   };
   static_assert(sizeof(slot) == cache_line);
 
+  static std::atomic_ref<const void*> state(slot& s) noexcept { return std::atomic_ref<const void*>(s.raw.ops); }
+
   struct segment {
-    std::atomic<std::uint64_t> id{dead_id};  // read by producers on every push
-    segment* next = nullptr;  // live, retired or free list; guarded by the mutex
+    std::atomic<std::uint64_t> id{segment_list<segment>::dead_id};  // read by producers on every push
+    segment* next = nullptr;  // guarded by the mutex (segment_list)
     // Slots copied out since the segment got its id; written by consumers, on its own line.
     alignas(cache_line) std::atomic<std::size_t> consumed{0};
     slot slots[slots_per_segment];
+
     segment() noexcept {
       for (slot& s : slots) s.raw.ops = nullptr;
     }
+    // acquire: pairs with take()'s release; the slots' readers are done with them.
+    bool all_consumed() const noexcept { return consumed.load(std::memory_order_acquire) == slots_per_segment; }
+    // atomic: a consumer that lags behind may still look at a state here (and then fail
+    // its claim).
+    void reset() noexcept {
+      for (slot& s : slots) state(s).store(nullptr, std::memory_order_relaxed);
+      consumed.store(0, std::memory_order_relaxed);
+    }
   };
-
-  static std::atomic_ref<const void*> state(slot& s) noexcept { return std::atomic_ref<const void*>(s.raw.ops); }
 
  public:
   task_injector() = default;
@@ -82,16 +91,13 @@ class task_injector {
   ~task_injector() {
     const std::uint64_t end = tail_.load(std::memory_order_relaxed);
     for (std::uint64_t h = head_.load(std::memory_order_relaxed); h < end; ++h) {
-      segment* s = find_locked(h >> shift);
+      segment* s = segments_.find(h >> shift);
       if (s == nullptr) continue;
       slot& sl = s->slots[h & mask];
       if (sl.raw.ops != nullptr) {
         task t;
         t.bytes() = sl.raw;  // destroyed unrun: cancelled
       }
-    }
-    for (segment* list : {live_first_, retired_, free_}) {
-      while (list != nullptr) delete std::exchange(list, list->next);
     }
   }
 
@@ -139,7 +145,10 @@ class task_injector {
       first.bytes() = s->slots[h & mask].raw;
       for (std::uint64_t j = h + 1; j < k; ++j) rest(s->slots[j & mask].raw);
       s->consumed.fetch_add(static_cast<std::size_t>(k - h), std::memory_order_release);  // release: our reads come first
-      if (((k - 1) & mask) == mask) retire(*s);
+      if (((k - 1) & mask) == mask) {
+        std::lock_guard lock(mutex_);
+        segments_.retire(*s);
+      }
       return static_cast<std::size_t>(k - h);
     }
   }
@@ -180,83 +189,11 @@ class task_injector {
 
   segment* find_slow(std::uint64_t k, std::atomic<segment*>& hint, bool append = true) {
     std::lock_guard lock(mutex_);
-    segment* s = find_locked(k);
-    if (s == nullptr && append && k >= appended_.load(std::memory_order_relaxed)) s = append_through(k);
+    segment* s = segments_.find(k);
+    if (s == nullptr && append && k >= appended_.load(std::memory_order_relaxed))
+      s = segments_.append_through(k, appended_);
     if (s != nullptr) hint.store(s, std::memory_order_release);  // release: its id comes first
     return s;
-  }
-
-  // Producers look for the newest segment, consumers for the oldest: both ends are one
-  // step away (with a backlog, the list is long).
-  segment* find_locked(std::uint64_t k) const noexcept {
-    if (live_last_ != nullptr && live_last_->id.load(std::memory_order_relaxed) <= k) {
-      return live_last_->id.load(std::memory_order_relaxed) == k ? live_last_ : nullptr;
-    }
-    for (segment* s = live_first_; s != nullptr; s = s->next) {
-      const std::uint64_t id = s->id.load(std::memory_order_relaxed);
-      if (id == k) return s;
-      if (id > k) return nullptr;
-    }
-    return nullptr;
-  }
-
-  // Appends segments until one has id k. Caller holds the mutex. If allocating throws,
-  // the segments appended so far stay (they are empty and will be used), k's is missing.
-  segment* append_through(std::uint64_t k) {
-    segment* s = nullptr;
-    for (std::uint64_t id = appended_.load(std::memory_order_relaxed); id <= k; ++id) {
-      if (free_ == nullptr) reclaim_retired();
-      if (free_ != nullptr) {
-        s = std::exchange(free_, free_->next);
-        // atomic: a consumer that lags behind may still look at a state here (and then fail
-        // its claim).
-        for (slot& sl : s->slots) state(sl).store(nullptr, std::memory_order_relaxed);
-        s->consumed.store(0, std::memory_order_relaxed);
-      } else {
-        s = new segment;
-      }
-      s->next = nullptr;
-      s->id.store(id, std::memory_order_release);  // release: the reset above comes first
-      (live_last_ != nullptr ? live_last_->next : live_first_) = s;
-      live_last_ = s;
-      appended_.store(id + 1, std::memory_order_release);
-    }
-    return s;
-  }
-
-  // Every ticket of s is claimed: off the live list; free once every slot is copied out.
-  void retire(segment& s) noexcept {
-    std::lock_guard lock(mutex_);
-    s.id.store(dead_id, std::memory_order_relaxed);  // stale hints no longer match it
-    segment** link = &live_first_;
-    segment* prev = nullptr;
-    while (*link != &s) {
-      prev = *link;
-      link = &(*link)->next;
-    }
-    *link = s.next;
-    if (live_last_ == &s) live_last_ = prev;
-    segment*& list = all_consumed(s) ? free_ : retired_;
-    s.next = list;
-    list = &s;
-  }
-
-  void reclaim_retired() noexcept {
-    for (segment** link = &retired_; *link != nullptr;) {
-      segment* s = *link;
-      if (all_consumed(*s)) {
-        *link = s->next;
-        s->next = free_;
-        free_ = s;
-      } else {
-        link = &s->next;
-      }
-    }
-  }
-
-  static bool all_consumed(const segment& s) noexcept {
-    // acquire: pairs with take()'s release; the slots' readers are done with them.
-    return s.consumed.load(std::memory_order_acquire) == slots_per_segment;
   }
 
   // Producers' line.
@@ -268,10 +205,7 @@ class task_injector {
   std::atomic<segment*> head_hint_{nullptr};
   // Slow path.
   alignas(cache_line) std::mutex mutex_;
-  segment* live_first_ = nullptr;
-  segment* live_last_ = nullptr;
-  segment* retired_ = nullptr;
-  segment* free_ = nullptr;
+  segment_list<segment> segments_;  // guarded by mutex_
 };
 
 }  // namespace bobbin::detail
