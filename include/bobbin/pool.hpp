@@ -31,9 +31,9 @@
 //   work. A sleeper whose last look finds work searches again (counted) before it takes
 //   it: a producer that saw it searching woke nobody, so it owes the "last searcher wakes
 //   the next" step for what it leaves behind. No lost wake-ups, and an idle pool sleeps in
-//   futex_wait. The fences are
-//   asymmetric (detail/asymmetric_fence.hpp): the producer's, paid per task, is a compiler
-//   barrier; the sleeper's, paid per sleep, is a membarrier() system call.
+//   futex_wait. The fences are asymmetric (detail/asymmetric_fence.hpp): the producer's,
+//   paid per task, is a compiler barrier; the sleeper's, paid per sleep, is a membarrier()
+//   system call.
 // - Helping: a worker that waits (future::get, task_group::wait) runs other tasks
 //   meanwhile, so recursive fork-join never deadlocks. Every task carries its fork-join
 //   depth (0 from outside, its parent's + 1 from a task). A worker's first
