@@ -298,14 +298,21 @@ class pool final : public pool_base {
   // detail::scheduler (task_group, continuations): the worker path without the two
   // virtual steps of a submission from outside.
   bool try_schedule(detail::task& t) override {
-    if (worker* w = current_worker_of_this()) {
+    if (worker* w = current_worker_of_this()) [[likely]] {
       push_local(*w, t, task_options{});
       return true;
     }
+    return schedule_from_outside(t);
+  }
+
+
+ private:
+  BOBBIN_NOINLINE bool schedule_from_outside(detail::task& t) {
     if (reserve(true) == admission::closed) return false;
     return admit(t, task_options{});
   }
 
+ public:
   // Blocks until every task accepted before the call has finished (queues empty, no task
   // running). Sleeps while it waits.
   void wait_idle() {
@@ -403,7 +410,7 @@ class pool final : public pool_base {
     worker(const worker&) = delete;
     worker& operator=(const worker&) = delete;
 
-    void help_until(detail::awaitable& a) override { owner_pool.template work<false>(*this, &a); }
+    void help_until(detail::awaitable& a) override { owner_pool.help(*this, a); }
     detail::scheduler& owner() noexcept override { return owner_pool; }
     std::size_t index() const noexcept override { return idx; }
     std::stop_token stop_token() const noexcept override { return owner_pool.stop_source_.get_token(); }
@@ -597,6 +604,27 @@ class pool final : public pool_base {
   }
 
 
+  // A wait on worker w. First the newest tasks of w's own queue, run straight from here:
+  // in fork-join they are the waiter's own children, and most waits end after one of
+  // them. Only if `a` is still not done, the full loop below (outside tasks, stealing,
+  // sleeping). The depth rule is the loop's (see the top).
+  void help(worker& w, detail::awaitable& a) {
+    if constexpr (requires(detail::task& t) { queues_.pop_local(w.idx, t, std::uint32_t{}); }) {
+      const std::uint32_t min_depth = w.help_nesting >= unrestricted_help_levels ? w.depth + 1 : 0;
+      ++w.help_nesting;
+      detail::task t;
+      while (queues_.pop_local(w.idx, t, min_depth)) {
+        run(w, t);
+        if (a.done()) {
+          --w.help_nesting;
+          return;
+        }
+      }
+      --w.help_nesting;
+    }
+    work<false>(w, &a);
+  }
+
   // The one worker loop: runs tasks until `a` is done (a helping wait) or, for the
   // thread's own loop (a == nullptr), until the pool stops.
   // Compiled twice: Top for the thread's own loop (a == nullptr), which stamps busy time;
@@ -744,10 +772,14 @@ class pool final : public pool_base {
   }
 
   // Any worker may take the work: wake one sleeper, unless somebody is already searching.
-  void wake_any() {
+  // The two loads inline (every spawn pays them), the wake-up out of line.
+  BOBBIN_ALWAYS_INLINE void wake_any() {
     if constexpr (!shares_tasks()) return;  // nobody else could take it
     if (searching_.load(std::memory_order_seq_cst) != 0) return;
     if (sleepers_.load(std::memory_order_seq_cst) == 0) return;
+    wake_a_sleeper();
+  }
+  BOBBIN_NOINLINE void wake_a_sleeper() {
     std::lock_guard lock(idle_mutex_);
     if (idle_stack_.empty() || searching_.load(std::memory_order_relaxed) != 0) return;
     unpark_locked(*workers_[idle_stack_.back()]);
@@ -785,7 +817,7 @@ class pool final : public pool_base {
     idle_waiters_.clear();
   }
 
-  void run(worker& w, detail::task& t) {
+  BOBBIN_ALWAYS_INLINE void run(worker& w, detail::task& t) {
     const std::uint32_t outer_depth = w.depth;
     w.depth = t.depth();
     const std::uint64_t depth = w.running.load(std::memory_order_relaxed);
@@ -827,10 +859,12 @@ class pool final : public pool_base {
     w.depth = outer_depth;
     if (stall_watch_ && depth == 0) w.task_started.store(0, std::memory_order_release);
 #if BOBBIN_POOL_STATS
-    switch (outcome) {
-      case detail::task_outcome::ok: w.completed.add(); break;
-      case detail::task_outcome::failed: w.failed.add(); break;
-      case detail::task_outcome::cancelled: w.cancelled.add(); break;
+    if (outcome == detail::task_outcome::ok) [[likely]] {
+      w.completed.add();
+    } else if (outcome == detail::task_outcome::failed) {
+      w.failed.add();
+    } else {
+      w.cancelled.add();
     }
 #else
     (void)outcome;

@@ -162,8 +162,11 @@ class task_group final : private detail::awaitable {
   }
 
   // awaitable; called on the owner thread only (wait() checks).
+  // Pending x 2 (+ the waiter bit) / 2 == 0, without the division: 1 means that the last
+  // finisher saw the bit and its notify is on the way (try_unregister).
   bool done() const noexcept override {
-    return spawned_ - finished_ + balance_.load(std::memory_order_acquire) / 2 == 0;
+    const std::int64_t twice = 2 * (spawned_ - finished_) + balance_.load(std::memory_order_acquire);
+    return static_cast<std::uint64_t>(twice + 1) <= 2;
   }
   // Registration moves the owner's local count into balance_ for good (the local
   // counters are levelled), so that balance_ alone is the pending count while a waiter is

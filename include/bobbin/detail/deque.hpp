@@ -50,35 +50,34 @@ class ws_deque {
     std::atomic<std::uint64_t> w[words];
   };
 
+  // Word by word between a slot and the value itself: no intermediate copy, whose wide
+  // reads of just-written narrow stores would stall store forwarding. Unrolled by a fold
+  // (a loop of 8 is not unrolled at -O2).
+  BOBBIN_ALWAYS_INLINE static void put(slot& s, const T& v) noexcept {
+    const auto* src = reinterpret_cast<const unsigned char*>(&v);
+    [&]<std::size_t... k>(std::index_sequence<k...>) BOBBIN_ALWAYS_INLINE {
+      (s.w[k].store(word_at(src + k * sizeof(std::uint64_t)), std::memory_order_relaxed), ...);
+    }(std::make_index_sequence<words>{});
+  }
+  BOBBIN_ALWAYS_INLINE static void get(const slot& s, T& out) noexcept {
+    auto* dst = reinterpret_cast<unsigned char*>(&out);
+    [&]<std::size_t... k>(std::index_sequence<k...>) BOBBIN_ALWAYS_INLINE {
+      (set_word(dst + k * sizeof(std::uint64_t), s.w[k].load(std::memory_order_relaxed)), ...);
+    }(std::make_index_sequence<words>{});
+  }
+  static std::uint64_t word_at(const unsigned char* p) noexcept {
+    std::uint64_t w;
+    std::memcpy(&w, p, sizeof w);
+    return w;
+  }
+  static void set_word(unsigned char* p, std::uint64_t w) noexcept { std::memcpy(p, &w, sizeof w); }
+
   struct array {
     explicit array(std::int64_t cap) : capacity(cap), mask(cap - 1), slots(new slot[static_cast<std::size_t>(cap)]) {}
     std::int64_t capacity;
     std::int64_t mask;
     std::unique_ptr<slot[]> slots;
-
-    // Word by word between the slot and the value itself: no intermediate copy, whose
-    // wide reads of just-written narrow stores would stall store forwarding. Unrolled by
-    // a fold (a loop of 8 is not unrolled at -O2).
-    BOBBIN_ALWAYS_INLINE void put(std::int64_t i, const T& v) noexcept {
-      const auto* src = reinterpret_cast<const unsigned char*>(&v);
-      slot& s = slots[static_cast<std::size_t>(i & mask)];
-      [&]<std::size_t... k>(std::index_sequence<k...>) BOBBIN_ALWAYS_INLINE {
-        (s.w[k].store(word_at(src + k * sizeof(std::uint64_t)), std::memory_order_relaxed), ...);
-      }(std::make_index_sequence<words>{});
-    }
-    BOBBIN_ALWAYS_INLINE void get(std::int64_t i, T& out) const noexcept {
-      auto* dst = reinterpret_cast<unsigned char*>(&out);
-      const slot& s = slots[static_cast<std::size_t>(i & mask)];
-      [&]<std::size_t... k>(std::index_sequence<k...>) BOBBIN_ALWAYS_INLINE {
-        (set_word(dst + k * sizeof(std::uint64_t), s.w[k].load(std::memory_order_relaxed)), ...);
-      }(std::make_index_sequence<words>{});
-    }
-    static std::uint64_t word_at(const unsigned char* p) noexcept {
-      std::uint64_t w;
-      std::memcpy(&w, p, sizeof w);
-      return w;
-    }
-    static void set_word(unsigned char* p, std::uint64_t w) noexcept { std::memcpy(p, &w, sizeof w); }
+    slot& at(std::int64_t i) const noexcept { return slots[static_cast<std::size_t>(i & mask)]; }
   };
 
  public:
@@ -87,6 +86,8 @@ class ws_deque {
     while (cap < initial_capacity) cap *= 2;
     auto a = std::make_unique<array>(static_cast<std::int64_t>(cap));
     array_.store(a.get(), std::memory_order_relaxed);
+    own_slots_ = a->slots.get();
+    own_mask_ = a->mask;
     arrays_.push_back(std::move(a));
   }
   ws_deque(const ws_deque&) = delete;
@@ -97,9 +98,8 @@ class ws_deque {
     const std::int64_t b = bottom_.load(std::memory_order_relaxed);
     // acquire: pairs with the thieves' CAS on top, so slots they vacated may be reused.
     const std::int64_t t = top_.load(std::memory_order_acquire);
-    array* a = array_.load(std::memory_order_relaxed);
-    if (b - t > a->capacity - 1) a = grow(a, t, b);
-    a->put(b, v);
+    if (b - t > own_mask_) grow(t, b);
+    put(own_slot(b), v);
     // release: a thief that sees the new bottom sees the slot's contents.
     bottom_.store(b + 1, std::memory_order_release);
   }
@@ -132,13 +132,12 @@ class ws_deque {
 
  private:
   BOBBIN_ALWAYS_INLINE bool pop_rest(std::int64_t b, T& out) noexcept {
-    array* a = array_.load(std::memory_order_relaxed);
     std::int64_t t = top_.load(std::memory_order_seq_cst);
     if (t > b) {  // empty
       bottom_.store(b + 1, std::memory_order_relaxed);
       return false;
     }
-    a->get(b, out);
+    get(own_slot(b), out);
     if (t == b) {
       // The last value: race the thieves for it through top. seq_cst on failure too: with a
       // relaxed failure, C++20 lets the store of bottom below become visible before the
@@ -166,8 +165,7 @@ class ws_deque {
     const std::int64_t b = bottom_.load(std::memory_order_seq_cst);
     if (t >= b) return steal_status::empty;
     // acquire: pairs with grow()'s release, so the array's contents are visible.
-    const array* a = array_.load(std::memory_order_acquire);
-    a->get(t, out);
+    get(array_.load(std::memory_order_acquire)->at(t), out);
     if (!accept(out)) {
       // A torn copy may be refused wrongly: then the value is simply not taken now.
       return steal_status::empty;
@@ -183,7 +181,7 @@ class ws_deque {
     const std::int64_t b = bottom_.load(std::memory_order_relaxed);
     const std::int64_t t = top_.load(std::memory_order_seq_cst);
     if (b <= t) return false;
-    array_.load(std::memory_order_relaxed)->get(b - 1, out);
+    get(own_slot(b - 1), out);
     return true;
   }
 
@@ -192,7 +190,7 @@ class ws_deque {
     const std::int64_t t = top_.load(std::memory_order_seq_cst);
     const std::int64_t b = bottom_.load(std::memory_order_seq_cst);
     if (t >= b) return false;
-    array_.load(std::memory_order_acquire)->get(t, out);
+    get(array_.load(std::memory_order_acquire)->at(t), out);
     return true;
   }
 
@@ -212,22 +210,30 @@ class ws_deque {
   }
 
  private:
-  BOBBIN_NOINLINE array* grow(array* old, std::int64_t t, std::int64_t b) {
+  slot& own_slot(std::int64_t i) const noexcept { return own_slots_[static_cast<std::size_t>(i & own_mask_)]; }
+
+  BOBBIN_NOINLINE void grow(std::int64_t t, std::int64_t b) {
+    const array* old = array_.load(std::memory_order_relaxed);
     auto bigger = std::make_unique<array>(old->capacity * 2);
-    T v;
     for (std::int64_t i = t; i < b; ++i) {
-      old->get(i, v);
-      bigger->put(i, v);
+      T v;
+      get(old->at(i), v);
+      put(bigger->at(i), v);
     }
     array* a = bigger.get();
     arrays_.push_back(std::move(bigger));  // the old one stays alive for thieves
     // release: thieves that load the new array see the copied slots.
     array_.store(a, std::memory_order_release);
-    return a;
+    own_slots_ = a->slots.get();
+    own_mask_ = a->mask;
   }
 
   alignas(cache_line) std::atomic<std::int64_t> top_{0};
   alignas(cache_line) std::atomic<std::int64_t> bottom_{0};
+  // The owner's copy of the current array (it alone replaces it), beside bottom_: its push
+  // and pop reach a slot without the loads through array_.
+  slot* own_slots_ = nullptr;
+  std::int64_t own_mask_ = 0;
   alignas(cache_line) std::atomic<array*> array_{nullptr};
   std::vector<std::unique_ptr<array>> arrays_;  // owner only (and the destructor)
 };

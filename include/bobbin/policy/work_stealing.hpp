@@ -29,20 +29,22 @@ struct work_stealing {
     // With a bounded queue, tasks are taken one at a time, so that queue_capacity counts
     // every outside task until it starts (a batch in a deque would no longer count).
     queues(std::size_t workers, const pool_options& o)
-        : batch_limit_(o.queue_capacity != 0 ? 1 : 64),
+        : own_(std::make_unique<own[]>(workers)),
+          workers_(workers),
+          batch_limit_(o.queue_capacity != 0 ? 1 : 64),
           light_pops_(detail::asymmetric_fence::asymmetric()) {
-      for (std::size_t i = 0; i < workers; ++i) own_.push_back(std::make_unique<own>(i));
+      for (std::size_t i = 0; i < workers; ++i) own_[i].rng = static_cast<std::uint32_t>(i) * 2654435761u + 1u;
     }
     ~queues() {
       detail::task t;
-      for (auto& o : own_) {
-        while (o->deque.pop(t.bytes())) t.reset();  // never run: cancelled
+      for (std::size_t i = 0; i < workers_; ++i) {
+        while (own_[i].deque.pop(t.bytes())) t.reset();  // never run: cancelled
       }
     }
 
     std::size_t push(detail::task& t, const task_options&, std::size_t self) {
       if (self != detail::outside) {
-        own_[self]->deque.push(t.bytes());  // may throw while growing: t untouched
+        own_[self].deque.push(t.bytes());  // may throw while growing: t untouched
         t.forget();
       } else {
         injection_.push(t);  // may throw std::bad_alloc: t untouched
@@ -50,24 +52,46 @@ struct work_stealing {
       return detail::any_worker;
     }
 
-    bool pop(std::size_t w, detail::task& out, detail::pop_info& info, std::uint32_t min_depth) {
-      own& me = *own_[w];
+    // The own-deque pop, the fork-join path, is inlined into the worker loop; the rest
+    // (outside tasks, stealing) is not, so that the common case pays for no more than it uses.
+    BOBBIN_ALWAYS_INLINE bool pop(std::size_t w, detail::task& out, detail::pop_info& info, std::uint32_t min_depth) {
+      own& me = own_[w];
       if (pop_own(me, out)) {
-        if (me.thief && ++me.own_pops >= own_pops_to_withdraw) leave_thieving(me);
-        if (out.depth() >= min_depth) return true;
+        if (me.thief && ++me.own_pops >= own_pops_to_withdraw) [[unlikely]] leave_thieving(me);
+        if (out.depth() >= min_depth) [[likely]] return true;
         me.deque.push(out.bytes());  // too shallow for this waiter: back where it was (no growth)
       }
+      return pop_elsewhere(w, out, info, min_depth);
+    }
+    // The newest task of w's own deque if it is at least min_depth deep (the pool's
+    // fork-join fast path in a wait).
+    BOBBIN_ALWAYS_INLINE bool pop_local(std::size_t w, detail::task& out, std::uint32_t min_depth) {
+      own& me = own_[w];
+      if (!pop_own(me, out)) {
+        out.forget();  // the bytes may hold a torn copy: not ours
+        return false;
+      }
+      if (me.thief && ++me.own_pops >= own_pops_to_withdraw) [[unlikely]] leave_thieving(me);
+      if (out.depth() >= min_depth) [[likely]] return true;
+      me.deque.push(out.bytes());  // too shallow for this waiter: back where it was (no growth)
+      out.forget();
+      return false;
+    }
+
+   private:
+    BOBBIN_NOINLINE bool pop_elsewhere(std::size_t w, detail::task& out, detail::pop_info& info, std::uint32_t min_depth) {
+      own& me = own_[w];
       // Tasks from outside have depth 0: only for an unrestricted taker.
       if (min_depth == 0 && take_injected(me, out, info)) {
         return true;
       }
-      const std::size_t n = own_.size();
+      const std::size_t n = workers_;
       if (n > 1) {
         const auto deep_enough = [min_depth](const detail::task::raw& r) { return r.depth >= min_depth; };
         const std::size_t start = me.next_random() % n;
         bool saw_work = false;
         for (std::size_t k = 0; k < n; ++k) {
-          own& victim = *own_[(start + k) % n];
+          own& victim = own_[(start + k) % n];
           if (&victim == &me || victim.deque.size_approx() == 0) continue;
           saw_work = true;
           if (light_pops_ && !me.thief) enter_thieving(me);
@@ -85,18 +109,19 @@ struct work_stealing {
       return false;
     }
 
+   public:
     bool has_work_for(std::size_t w, std::uint32_t min_depth) const noexcept {
       if (min_depth == 0) {
         if (injection_.has_work()) return true;
-        for (const auto& o : own_) {
-          if (!o->deque.empty_approx()) return true;
+        for (std::size_t i = 0; i < workers_; ++i) {
+          if (!own_[i].deque.empty_approx()) return true;
         }
         return false;
       }
       detail::task::raw r;
-      if (own_[w]->deque.peek_bottom(r) && r.depth >= min_depth) return true;
-      for (const auto& o : own_) {
-        if (o.get() != own_[w].get() && o->deque.peek_top(r) && r.depth >= min_depth) return true;
+      if (own_[w].deque.peek_bottom(r) && r.depth >= min_depth) return true;
+      for (std::size_t i = 0; i < workers_; ++i) {
+        if (i != w && own_[i].deque.peek_top(r) && r.depth >= min_depth) return true;
       }
       return false;
     }
@@ -105,12 +130,11 @@ struct work_stealing {
 
     // The pool calls this before w parks.
     void going_idle(std::size_t w) noexcept {
-      if (own_[w]->thief) leave_thieving(*own_[w]);
+      if (own_[w].thief) leave_thieving(own_[w]);
     }
 
    private:
     struct own {
-      explicit own(std::size_t i) : rng(static_cast<std::uint32_t>(i) * 2654435761u + 1u) {}
       std::uint32_t next_random() noexcept {
         rng ^= rng << 13;
         rng ^= rng >> 17;
@@ -118,7 +142,7 @@ struct work_stealing {
         return rng;
       }
       detail::ws_deque<detail::task::raw> deque;
-      std::uint32_t rng;
+      std::uint32_t rng = 1;  // seeded per worker by the constructor
       bool thief = false;       // announced in thieves_; this worker's thread only
       std::uint32_t own_pops = 0;  // own pops since the last steal, while a thief
     };
@@ -137,7 +161,7 @@ struct work_stealing {
     // acquire on the owner's load: it pairs with a withdrawal's release, so the thief's
     // last CAS on top is seen.
     static constexpr std::uint32_t own_pops_to_withdraw = 256;
-    bool pop_own(own& me, detail::task& out) noexcept {
+    BOBBIN_ALWAYS_INLINE bool pop_own(own& me, detail::task& out) noexcept {
       if (!light_pops_) return me.deque.pop(out.bytes());
       return me.deque.pop(out.bytes(), [this] { return thieves_.load(std::memory_order_acquire) == 0; });
     }
@@ -161,7 +185,7 @@ struct work_stealing {
       // A few (coarse) tasks go one at a time: a run of the largest would leave the other
       // workers idle at the end. A backlog goes in shares (of what one look saw, up to 64)
       // per worker, so that workers do not fight over the queue's head task by task.
-      const std::size_t workers = own_.size();
+      const std::size_t workers = workers_;
       const auto share = [workers](std::size_t seen) { return seen <= 4 * workers ? 1 : seen / workers; };
       const std::size_t taken = injection_.take(first, std::min<std::size_t>(batch_limit_, room + 1), share,
                                                 [&me](detail::task::raw& r) noexcept { me.deque.push(r); });
@@ -169,7 +193,8 @@ struct work_stealing {
       return taken != 0;
     }
 
-    std::vector<std::unique_ptr<own>> own_;
+    std::unique_ptr<own[]> own_;  // one block: a worker's part is one step from here
+    const std::size_t workers_;
     const std::size_t batch_limit_;
     const bool light_pops_;  // the asymmetric fence is available (not under TSan)
     alignas(detail::cache_line) std::atomic<std::size_t> thieves_{0};
