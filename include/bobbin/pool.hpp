@@ -42,7 +42,9 @@
 //   they wait in. That bounds the stack (a helper taking the oldest task of a shared queue
 //   would otherwise nest without end) and cannot deadlock a fork-join computation: with
 //   depths rising along every chain of waits, no chain can close into a cycle (the rule
-//   of the early TBB scheduler).
+//   of the early TBB scheduler). A wait first runs the newest tasks of its worker's own
+//   queue, if the policy has one (pop_local: in fork-join, the waiter's own children),
+//   under the same rule, and enters the full worker loop only if it is still not done.
 // - wait_idle() compares per-worker single-writer counters: the sum of finished tasks,
 //   read first (acquire), equals the sum of submitted ones, read second. A task is counted
 //   as submitted before it is visible and as finished after it ran, so equality means
