@@ -11,7 +11,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <vector>
 
 #include "../detail/asymmetric_fence.hpp"
 #include "../detail/config.hpp"
@@ -55,13 +54,7 @@ struct work_stealing {
     // The own-deque pop, the fork-join path, is inlined into the worker loop; the rest
     // (outside tasks, stealing) is not, so that the common case pays for no more than it uses.
     BOBBIN_ALWAYS_INLINE bool pop(std::size_t w, detail::task& out, detail::pop_info& info, std::uint32_t min_depth) {
-      own& me = own_[w];
-      if (pop_own(me, out)) {
-        if (me.thief && ++me.own_pops >= own_pops_to_withdraw) [[unlikely]] leave_thieving(me);
-        if (out.depth() >= min_depth) [[likely]] return true;
-        me.deque.push(out.bytes());  // too shallow for this waiter: back where it was (no growth)
-      }
-      return pop_elsewhere(w, out, info, min_depth);
+      return pop_local(w, out, min_depth) || pop_elsewhere(w, out, info, min_depth);
     }
     // The newest task of w's own deque if it is at least min_depth deep (the pool's
     // fork-join fast path in a wait).
