@@ -101,6 +101,34 @@ TEST_CASE("deque: owner push/pop is LIFO and grows from capacity 2") {
   CHECK(d.empty_approx());
 }
 
+TEST_CASE("deque: pop_in_place hands out the slot's words, which stay put until the next push") {
+  bobbin::detail::ws_deque<item> d(2);
+  for (std::uint64_t i = 0; i < 5; ++i) d.push({i, ~i});  // grows twice
+  const auto* w = d.pop_in_place();
+  REQUIRE(w != nullptr);
+  CHECK(w[0].load() == 4);
+  CHECK(w[1].load() == ~std::uint64_t{4});
+  // The last value left goes through the CAS on top; a steal in between takes the oldest.
+  item v{};
+  REQUIRE(d.steal(v) == bobbin::detail::steal_status::success);
+  CHECK(v.id == 0);
+  const auto* w3 = d.pop_in_place();
+  REQUIRE(w3 != nullptr);
+  CHECK(w3[0].load() == 3);
+  CHECK(w[0].load() == 4);  // no push since: the first slot is untouched
+  d.push({7, ~std::uint64_t{7}});  // reuses the slot of 3
+  CHECK(w3[0].load() == 7);
+  for (std::uint64_t expect : {7, 2, 1}) {
+    const auto* x = d.pop_in_place([] { return true; });
+    REQUIRE(x != nullptr);
+    CHECK(x[0].load() == expect);
+    CHECK(x[1].load() == ~expect);
+  }
+  CHECK(d.pop_in_place() == nullptr);
+  CHECK(d.pop_in_place([] { return true; }) == nullptr);
+  CHECK(d.empty_approx());
+}
+
 TEST_CASE("deque: steal is FIFO and reports empty") {
   bobbin::detail::ws_deque<item> d(4);
   item v{};

@@ -214,3 +214,37 @@ TEST_CASE("task_group: a member that throws counts as failed; its callable is go
     }
   }
 }
+
+TEST_CASE("task_group: a wait runs its worker's newest tasks itself, a throwing one included") {
+  // One worker: the task below posts a detached task that throws after running a group
+  // member, so the member's wait finds the throwing task newest in its own deque and runs
+  // it from its own frame (the wait's fast path). The error must reach on_error once and
+  // count as failed; the member and everything after must still run.
+  std::atomic<int> errors{0};
+  std::atomic<bool> right_type{false};
+  bobbin::pool<> p({.threads = 1, .on_error = [&](std::exception_ptr e) {
+                      try {
+                        std::rethrow_exception(e);
+                      } catch (const std::runtime_error&) {
+                        right_type = true;
+                      } catch (...) {
+                      }
+                      errors.fetch_add(1);
+                    }});
+  const int result = p.submit([&p] {
+                        int ran = 0;
+                        bobbin::task_group g(p);
+                        g.run([&ran] { ran += 1; });
+                        p.post([] { throw std::runtime_error("detached"); });
+                        g.wait();  // runs the post, then the member: both newer than this task
+                        return ran;
+                      }).get();
+  p.wait_idle();
+  CHECK(result == 1);
+  CHECK(errors.load() == 1);
+  CHECK(right_type.load());
+  const auto s = p.stats();
+  CHECK(s.failed == 1);
+  CHECK(s.completed == 2);  // the submitted task and the member
+  CHECK(p.submit([] { return 5; }).get() == 5);
+}

@@ -43,8 +43,10 @@
 //   would otherwise nest without end) and cannot deadlock a fork-join computation: with
 //   depths rising along every chain of waits, no chain can close into a cycle (the rule
 //   of the early TBB scheduler). A wait first runs the newest tasks of its worker's own
-//   queue, if the policy has one (pop_local: in fork-join, the waiter's own children),
-//   under the same rule, and enters the full worker loop only if it is still not done.
+//   queue, if the policy has one (take_newest: in fork-join, the waiter's own children),
+//   under the same rule, from the waiter's own frame and straight from the deque slot
+//   (one call frame and one 64-byte copy less per level of recursion), and enters the
+//   full worker loop only if it is still not done.
 // - wait_idle() compares per-worker single-writer counters: the sum of finished tasks,
 //   read first (acquire), equals the sum of submitted ones, read second. A task is counted
 //   as submitted before it is visible and as finished after it ran, so equality means
@@ -307,7 +309,6 @@ class pool final : public pool_base {
     return schedule_from_outside(t);
   }
 
-
  private:
   BOBBIN_NOINLINE bool schedule_from_outside(detail::task& t) {
     if (reserve(true) == admission::closed) return false;
@@ -412,7 +413,13 @@ class pool final : public pool_base {
     worker(const worker&) = delete;
     worker& operator=(const worker&) = delete;
 
-    void help_until(detail::awaitable& a) override { owner_pool.help(*this, a); }
+    taken take_newest() override { return owner_pool.take_newest(*this); }
+    void task_threw(std::exception_ptr e) noexcept override {
+      owner_pool.report_error(std::move(e));
+      detail::last_task_outcome() = detail::task_outcome::failed;  // after: on_error may run tasks
+    }
+    void finish_newest(taken t) noexcept override { owner_pool.finish_newest(*this, t); }
+    void help_until(detail::awaitable& a) override { owner_pool.template work<false>(*this, &a); }
     detail::scheduler& owner() noexcept override { return owner_pool; }
     std::size_t index() const noexcept override { return idx; }
     std::stop_token stop_token() const noexcept override { return owner_pool.stop_source_.get_token(); }
@@ -606,25 +613,44 @@ class pool final : public pool_base {
   }
 
 
-  // A wait on worker w. First the newest tasks of w's own queue, run straight from here:
-  // in fork-join they are the waiter's own children, and most waits end after one of
-  // them. Only if `a` is still not done, the full loop below (outside tasks, stealing,
-  // sleeping). The depth rule is the loop's (see the top).
-  void help(worker& w, detail::awaitable& a) {
-    if constexpr (requires(detail::task& t) { queues_.pop_local(w.idx, t, std::uint32_t{}); }) {
+  // The fast path of a wait on worker w (detail::worker_hook::take_newest): the newest
+  // task of w's own queue, left in its slot for the waiter to run. In fork-join it is the
+  // waiter's own child, and most waits end after one. The depth rule is the loop's (see
+  // the top). None while shutdown_now() cancels (the slow path cancels), or if the policy
+  // keeps no queue per worker. The bookkeeping is run()'s, split in two.
+  using taken = detail::worker_hook::taken;
+  BOBBIN_ALWAYS_INLINE taken take_newest(worker& w) {
+    if constexpr (requires { queues_.pop_local_in_place(w.idx, std::uint32_t{}); }) {
+      static_assert(!counts_running);
+      if (cancelling_.load(std::memory_order_relaxed)) return {};
       const std::uint32_t min_depth = w.help_nesting >= unrestricted_help_levels ? w.depth + 1 : 0;
+      const detail::task::word* s = queues_.pop_local_in_place(w.idx, min_depth);
+      if (s == nullptr) return {};
       ++w.help_nesting;
-      detail::task t;
-      while (queues_.pop_local(w.idx, t, min_depth)) {
-        run(w, t);
-        if (a.done()) {
-          --w.help_nesting;
-          return;
-        }
+      const taken t{s, w.depth};
+      w.depth = detail::task::depth_of(s);
+      const std::uint64_t depth = w.running.load(std::memory_order_relaxed);
+      if (depth == 0 && stall_watch_) {
+        w.task_seq.store(w.task_seq.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+        w.task_started.store(now_ns(), std::memory_order_release);
       }
-      --w.help_nesting;
+      w.running.store(depth + 1, std::memory_order_release);
+      return t;
+    } else {
+      return {};
     }
-    work<false>(w, &a);
+  }
+  BOBBIN_ALWAYS_INLINE void finish_newest(worker& w, taken t) noexcept {
+    detail::task_outcome& slot = detail::last_task_outcome();
+    const detail::task_outcome outcome = slot;
+    if (outcome != detail::task_outcome::ok) [[unlikely]] slot = detail::task_outcome::ok;
+    queues_.finished(w.idx);
+    const std::uint64_t depth = w.running.load(std::memory_order_relaxed) - 1;
+    w.running.store(depth, std::memory_order_release);
+    w.depth = t.outer_depth;
+    --w.help_nesting;
+    if (depth == 0 && stall_watch_) w.task_started.store(0, std::memory_order_release);
+    count_outcome(w, outcome);
   }
 
   // The one worker loop: runs tasks until `a` is done (a helping wait) or, for the
@@ -823,15 +849,11 @@ class pool final : public pool_base {
     const std::uint32_t outer_depth = w.depth;
     w.depth = t.depth();
     const std::uint64_t depth = w.running.load(std::memory_order_relaxed);
-    if (stall_watch_ && depth == 0) {
+    if (depth == 0 && stall_watch_) {  // depth first: nested runs (helping) skip the load
       w.task_seq.store(w.task_seq.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
       w.task_started.store(now_ns(), std::memory_order_release);
     }
     w.running.store(depth + 1, std::memory_order_release);  // also tells helping from outermost
-    // A future's runner reports its own outcome here; nested runs (helping) restore ours.
-    detail::task_outcome& slot = detail::last_task_outcome();
-    const detail::task_outcome outer = slot;
-    slot = detail::task_outcome::ok;
     // The policy hears that the task ended before its result is published (see
     // detail::before_publish), or after it ran if it publishes nothing.
     [[maybe_unused]] detail::before_publish_hook outer_hook;
@@ -840,14 +862,22 @@ class pool final : public pool_base {
       outer_hook = hook;
       hook = {&policy_finished, this, w.idx};
     }
+    // A future's or a group's runner reports how its task ended in last_task_outcome(), as
+    // its last step (after any nested runs). It reads `ok` whenever a task starts: every
+    // run takes what was reported and leaves `ok` behind, before calling on_error too
+    // (which may wait, and so run tasks).
+    detail::task_outcome& slot = detail::last_task_outcome();
+    detail::task_outcome outcome = detail::task_outcome::ok;
     if (cancelling_.load(std::memory_order_relaxed)) {
       t.reset();
-      slot = detail::task_outcome::cancelled;
+      slot = detail::task_outcome::ok;
+      outcome = detail::task_outcome::cancelled;
     } else {
       try {
         t.run();
       } catch (...) {
-        slot = detail::task_outcome::failed;
+        slot = detail::task_outcome::ok;
+        outcome = detail::task_outcome::failed;
         report_error(std::current_exception());
       }
     }
@@ -855,11 +885,16 @@ class pool final : public pool_base {
       detail::run_before_publish();
       detail::before_publish() = outer_hook;
     }
-    const detail::task_outcome outcome = std::exchange(slot, outer);
+    if (outcome == detail::task_outcome::ok && slot != detail::task_outcome::ok) [[unlikely]] {
+      outcome = std::exchange(slot, detail::task_outcome::ok);
+    }
     if constexpr (!counts_running) queues_.finished(w.idx);
     w.running.store(depth, std::memory_order_release);
     w.depth = outer_depth;
-    if (stall_watch_ && depth == 0) w.task_started.store(0, std::memory_order_release);
+    if (depth == 0 && stall_watch_) w.task_started.store(0, std::memory_order_release);
+    count_outcome(w, outcome);
+  }
+  BOBBIN_ALWAYS_INLINE static void count_outcome(worker& w, detail::task_outcome outcome) noexcept {
 #if BOBBIN_POOL_STATS
     if (outcome == detail::task_outcome::ok) [[likely]] {
       w.completed.add();

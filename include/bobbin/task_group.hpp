@@ -82,7 +82,7 @@ class task_group final : private detail::awaitable {
   }
 
   // Waits for every task of the group; rethrows the first exception one of them threw.
-  void wait() {
+  BOBBIN_ALWAYS_INLINE void wait() {
     if (!on_owner()) throw std::logic_error("bobbin: task_group::wait() must be called by the thread that created the group");
     detail::block_on(*this);
     // Nothing is in flight: reset for the next round (the waiter bit included).

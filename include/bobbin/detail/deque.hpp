@@ -59,10 +59,11 @@ class ws_deque {
       (s.w[k].store(word_at(src + k * sizeof(std::uint64_t)), std::memory_order_relaxed), ...);
     }(std::make_index_sequence<words>{});
   }
-  BOBBIN_ALWAYS_INLINE static void get(const slot& s, T& out) noexcept {
+  BOBBIN_ALWAYS_INLINE static void get(const slot& s, T& out) noexcept { get(s.w, out); }
+  BOBBIN_ALWAYS_INLINE static void get(const std::atomic<std::uint64_t>* w, T& out) noexcept {
     auto* dst = reinterpret_cast<unsigned char*>(&out);
     [&]<std::size_t... k>(std::index_sequence<k...>) BOBBIN_ALWAYS_INLINE {
-      (set_word(dst + k * sizeof(std::uint64_t), s.w[k].load(std::memory_order_relaxed)), ...);
+      (set_word(dst + k * sizeof(std::uint64_t), w[k].load(std::memory_order_relaxed)), ...);
     }(std::make_index_sequence<words>{});
   }
   static std::uint64_t word_at(const unsigned char* p) noexcept {
@@ -105,14 +106,8 @@ class ws_deque {
   }
 
   // Owner only. LIFO. Writes the value to `out` and returns true, or returns false
-  // (`out` may have been overwritten) when the deque is empty.
-  bool pop(T& out) noexcept {
-    const std::int64_t b = bottom_.load(std::memory_order_relaxed) - 1;
-    // seq_cst store then seq_cst load: the store to bottom must be ordered before the load
-    // of top, or a thief and the owner could both take the last value.
-    bottom_.store(b, std::memory_order_seq_cst);
-    return pop_rest(b, out);
-  }
+  // (`out` untouched) when the deque is empty.
+  bool pop(T& out) noexcept { return copy_out(pop_in_place(), out); }
 
   // Owner only. Like pop(), but without the store->load fence when `no_thief()`, called
   // after bottom is stored, says that no thief can be stealing: for a caller whose thieves
@@ -123,30 +118,53 @@ class ws_deque {
   // or the thief's loads of bottom see this pop's store, which is what the fence is for.
   template <class NoThief>
   BOBBIN_ALWAYS_INLINE bool pop(T& out, NoThief&& no_thief) noexcept {
+    return copy_out(pop_in_place(std::forward<NoThief>(no_thief)), out);
+  }
+
+  // Owner only. The two pops without the copy: the popped value's words (sizeof(T) / 8
+  // relaxed atomic words, in T's layout), or nullptr when the deque is empty. The words
+  // stay the owner's until its next push(), which may reuse them: no thief reads a popped
+  // slot, and only the owner writes slots.
+  const std::atomic<std::uint64_t>* pop_in_place() noexcept {
+    const std::int64_t b = bottom_.load(std::memory_order_relaxed) - 1;
+    // seq_cst store then seq_cst load: the store to bottom must be ordered before the load
+    // of top, or a thief and the owner could both take the last value.
+    bottom_.store(b, std::memory_order_seq_cst);
+    return claim(b);
+  }
+  template <class NoThief>
+  BOBBIN_ALWAYS_INLINE const std::atomic<std::uint64_t>* pop_in_place(NoThief&& no_thief) noexcept {
     const std::int64_t b = bottom_.load(std::memory_order_relaxed) - 1;
     bottom_.store(b, std::memory_order_release);  // not relaxed: "F2", models/README.md
     asymmetric_fence::light();
     if (!no_thief()) seq_cst_fence();
-    return pop_rest(b, out);
+    return claim(b);
   }
 
  private:
-  BOBBIN_ALWAYS_INLINE bool pop_rest(std::int64_t b, T& out) noexcept {
+  // Bottom has been lowered to b: the value there is the owner's unless the deque was
+  // empty, or it was the last one and a thief took it.
+  BOBBIN_ALWAYS_INLINE const std::atomic<std::uint64_t>* claim(std::int64_t b) noexcept {
     std::int64_t t = top_.load(std::memory_order_seq_cst);
     if (t > b) {  // empty
       bottom_.store(b + 1, std::memory_order_relaxed);
-      return false;
+      return nullptr;
     }
-    get(own_slot(b), out);
     if (t == b) {
       // The last value: race the thieves for it through top. seq_cst on failure too: with a
       // relaxed failure, C++20 lets the store of bottom below become visible before the
       // failed CAS, and a thief could take the slot's old contents as a success (found by
       // the model check, models/README.md; not possible on x86 or ARMv8, same code there).
+      // The winner reads the slot after the CAS: nobody but the owner writes it.
       const bool won = top_.compare_exchange_strong(t, t + 1, std::memory_order_seq_cst);
       bottom_.store(b + 1, std::memory_order_relaxed);
-      return won;
+      if (!won) return nullptr;
     }
+    return own_slot(b).w;
+  }
+  BOBBIN_ALWAYS_INLINE static bool copy_out(const std::atomic<std::uint64_t>* w, T& out) noexcept {
+    if (w == nullptr) return false;
+    get(w, out);
     return true;
   }
 

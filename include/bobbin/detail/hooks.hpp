@@ -9,11 +9,14 @@
 // - worker_hook: installed in thread-local storage on each pool worker. help_until()
 //   runs the pool's pending tasks while the awaitable is not done, and sleeps when there
 //   are none, waking for either new work or completion. This is what lets recursive
-//   fork-join wait without deadlock on any number of threads.
+//   fork-join wait without deadlock on any number of threads. Before it, a wait runs the
+//   newest tasks of the worker's own queue itself (take_newest ... finish_newest),
+//   checking the awaitable between them inline.
 // - block_on(a): waits for `a` on any thread: helping on a worker, parked elsewhere.
 
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <stop_token>
 #include <utility>
 
@@ -40,6 +43,20 @@ struct awaitable {
 };
 
 struct worker_hook {
+  // The fast path of a wait, in steps, so that the task runs from the waiter's own frame
+  // (block_on) rather than from a frame of the pool's: one call frame less per level of
+  // fork-join, which keeps deep recursion within the return-address predictor.
+  // take_newest() pops the newest task of the worker's own queue (if it may run there)
+  // and does the pool's bookkeeping for a task that starts; the caller runs it
+  // (task::run_words), reports an exception with task_threw(), and then calls
+  // finish_newest() with what take_newest() returned.
+  struct taken {
+    const task::word* slot = nullptr;  // nullptr: none (go the slow way, help_until)
+    std::uint32_t outer_depth = 0;
+  };
+  virtual taken take_newest() = 0;
+  virtual void task_threw(std::exception_ptr e) noexcept = 0;
+  virtual void finish_newest(taken t) noexcept = 0;
   virtual void help_until(awaitable& a) = 0;
   virtual scheduler& owner() noexcept = 0;
   virtual std::size_t index() const noexcept = 0;
@@ -102,9 +119,21 @@ inline void park_until_done(awaitable& a) noexcept {
   }
 }
 
-inline void block_on(awaitable& a) {
+// Inlined into the waiter (task_group::wait, future::get): see worker_hook.
+BOBBIN_ALWAYS_INLINE inline void block_on(awaitable& a) {
   if (a.done()) return;
   if (worker_hook* w = current_worker()) {
+    for (;;) {
+      const worker_hook::taken t = w->take_newest();
+      if (t.slot == nullptr) break;
+      try {
+        task::run_words(t.slot);
+      } catch (...) {
+        w->task_threw(std::current_exception());
+      }
+      w->finish_newest(t);
+      if (a.done()) return;
+    }
     w->help_until(a);
   } else {
     park_until_done(a);

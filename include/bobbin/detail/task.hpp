@@ -17,6 +17,7 @@
 //
 // Thread-safety: a task is a plain value; one thread owns it at a time.
 
+#include <atomic>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -25,6 +26,8 @@
 #include <new>
 #include <type_traits>
 #include <utility>
+
+#include "config.hpp"
 
 namespace bobbin::detail {
 
@@ -118,9 +121,9 @@ class task {
   // and an 8-byte load of a word whose half was just stored alone cannot be forwarded from
   // the store buffer (a stall of some 15 cycles per spawn, measured with perf).
   void set_depth(std::uint32_t d) noexcept {
-    const std::uint64_t word = std::endian::native == std::endian::little ? std::uint64_t{d} : std::uint64_t{d} << 32;
+    const std::uint64_t w = std::endian::native == std::endian::little ? std::uint64_t{d} : std::uint64_t{d} << 32;
     static_assert(offsetof(raw, unused) == offsetof(raw, depth) + sizeof(std::uint32_t));
-    std::memcpy(reinterpret_cast<unsigned char*>(&raw_) + offsetof(raw, depth), &word, sizeof word);
+    std::memcpy(reinterpret_cast<unsigned char*>(&raw_) + offsetof(raw, depth), &w, sizeof w);
   }
   raw release() noexcept {
     raw r = raw_;
@@ -133,9 +136,33 @@ class task {
     return t;
   }
 
+  // A task can also be run where it lies as words (a work-stealing deque's slot: raw's
+  // bytes, 8 to a relaxed atomic word), without first copying all 64 bytes out: the
+  // fork-join path, where a spawned task is popped again at once and the copy's loads
+  // would wait on the copy's stores. run_words() copies only the callable out of the words
+  // before calling it, so the callable may overwrite them while it runs (its first spawn
+  // reuses the slot). The caller owns the words: nobody else writes them meanwhile.
+  using word = std::atomic<std::uint64_t>;
+  static constexpr std::size_t word_count = sizeof(raw) / sizeof(std::uint64_t);
+  static constexpr std::size_t storage_word = offsetof(raw, storage) / sizeof(std::uint64_t);
+  static std::uint32_t depth_of(const word* w) noexcept { return field<std::uint32_t, offsetof(raw, depth)>(w); }
+  static void run_words(const word* w) {
+    const auto* ops = static_cast<const ops_table*>(field<const void*, offsetof(raw, ops)>(w));
+    ops->run_words(w + storage_word);
+  }
+  // The task held in the words, as an owning task (to cancel it, or to move it elsewhere).
+  static task adopt_words(const word* w) noexcept {
+    task t;
+    [&]<std::size_t... k>(std::index_sequence<k...>) BOBBIN_ALWAYS_INLINE {
+      (store_word(reinterpret_cast<unsigned char*>(&t.raw_) + k * sizeof(std::uint64_t), w[k].load(std::memory_order_relaxed)), ...);
+    }(std::make_index_sequence<word_count>{});
+    return t;
+  }
+
  private:
   struct ops_table {
     void (*run)(unsigned char* storage);
+    void (*run_words)(const word* storage);
     void (*cancel)(unsigned char* storage) noexcept;
     void (*discard)(unsigned char* storage) noexcept;
   };
@@ -171,6 +198,48 @@ class task {
   }
 
   template <class Fn>
+  static void run_words_impl(const word* storage) {
+    if constexpr (stored_inline<Fn>) {
+      // Trivially copyable and destructible: a copy of the bytes is the callable. Loaded
+      // word by word and bit_cast, it is built in registers, not through the stack.
+      constexpr std::size_t k = (sizeof(Fn) + sizeof(std::uint64_t) - 1) / sizeof(std::uint64_t);
+      struct image {
+        std::uint64_t v[k];
+      } img;
+      [&]<std::size_t... i>(std::index_sequence<i...>) BOBBIN_ALWAYS_INLINE {
+        ((img.v[i] = storage[i].load(std::memory_order_relaxed)), ...);
+      }(std::make_index_sequence<k>{});
+      if constexpr (sizeof(Fn) == sizeof(image)) {
+        Fn f = std::bit_cast<Fn>(img);
+        f();
+      } else {
+        struct padded {
+          Fn f;
+          unsigned char pad[sizeof(image) - sizeof(Fn)];
+        };
+        static_assert(sizeof(padded) == sizeof(image));
+        Fn f = std::bit_cast<padded>(img).f;
+        f();
+      }
+    } else {
+      unsigned char copy[sizeof(std::uint64_t)];
+      store_word(copy, storage[0].load(std::memory_order_relaxed));
+      run_impl<Fn>(copy);  // the storage holds the box's address
+    }
+  }
+
+  static void store_word(unsigned char* p, std::uint64_t v) noexcept { std::memcpy(p, &v, sizeof v); }
+  // A field of raw that lies within one word.
+  template <class T, std::size_t Offset>
+  static T field(const word* w) noexcept {
+    static_assert(std::is_trivially_copyable_v<T> && Offset % sizeof(std::uint64_t) + sizeof(T) <= sizeof(std::uint64_t));
+    const std::uint64_t v = w[Offset / sizeof v].load(std::memory_order_relaxed);
+    T out;
+    std::memcpy(&out, reinterpret_cast<const unsigned char*>(&v) + Offset % sizeof v, sizeof out);
+    return out;
+  }
+
+  template <class Fn>
   static void cancel_impl(unsigned char* storage) noexcept {
     Fn* f = object<Fn>(storage);
     if constexpr (has_cancel_hook<Fn>) f->cancel();
@@ -183,7 +252,7 @@ class task {
   }
 
   template <class Fn>
-  static constexpr ops_table ops_for{&run_impl<Fn>, &cancel_impl<Fn>, &discard_impl<Fn>};
+  static constexpr ops_table ops_for{&run_impl<Fn>, &run_words_impl<Fn>, &cancel_impl<Fn>, &discard_impl<Fn>};
 
   raw raw_;
 };

@@ -59,16 +59,24 @@ struct work_stealing {
     // The newest task of w's own deque if it is at least min_depth deep (the pool's
     // fork-join fast path in a wait).
     BOBBIN_ALWAYS_INLINE bool pop_local(std::size_t w, detail::task& out, std::uint32_t min_depth) {
+      const detail::task::word* s = pop_local_in_place(w, min_depth);
+      if (s == nullptr) return false;
+      out = detail::task::adopt_words(s);
+      return true;
+    }
+    // The same task left where it lies: its slot's words, w's until w's next push (see
+    // ws_deque::pop_in_place), or nullptr.
+    BOBBIN_ALWAYS_INLINE const detail::task::word* pop_local_in_place(std::size_t w, std::uint32_t min_depth) {
       own& me = own_[w];
-      if (!pop_own(me, out)) {
-        out.forget();  // the bytes may hold a torn copy: not ours
-        return false;
-      }
+      const detail::task::word* s = pop_own(me);
+      if (s == nullptr) return nullptr;
       if (me.thief && ++me.own_pops >= own_pops_to_withdraw) [[unlikely]] leave_thieving(me);
-      if (out.depth() >= min_depth) [[likely]] return true;
-      me.deque.push(out.bytes());  // too shallow for this waiter: back where it was (no growth)
-      out.forget();
-      return false;
+      if (detail::task::depth_of(s) >= min_depth) [[likely]] return s;
+      // Too shallow for this waiter: back where it was (no growth: it just left).
+      detail::task t = detail::task::adopt_words(s);
+      me.deque.push(t.bytes());
+      t.forget();
+      return nullptr;
     }
 
    private:
@@ -154,9 +162,9 @@ struct work_stealing {
     // acquire on the owner's load: it pairs with a withdrawal's release, so the thief's
     // last CAS on top is seen.
     static constexpr std::uint32_t own_pops_to_withdraw = 256;
-    BOBBIN_ALWAYS_INLINE bool pop_own(own& me, detail::task& out) noexcept {
-      if (!light_pops_) return me.deque.pop(out.bytes());
-      return me.deque.pop(out.bytes(), [this] { return thieves_.load(std::memory_order_acquire) == 0; });
+    BOBBIN_ALWAYS_INLINE const detail::task::word* pop_own(own& me) noexcept {
+      if (!light_pops_) return me.deque.pop_in_place();
+      return me.deque.pop_in_place([this] { return thieves_.load(std::memory_order_acquire) == 0; });
     }
     void enter_thieving(own& me) noexcept {
       thieves_.fetch_add(1, std::memory_order_seq_cst);
