@@ -56,16 +56,15 @@ struct work_stealing {
     BOBBIN_ALWAYS_INLINE bool pop(std::size_t w, detail::task& out, detail::pop_info& info, std::uint32_t min_depth) {
       return pop_local(w, out, min_depth) || pop_elsewhere(w, out, info, min_depth);
     }
-    // The newest task of w's own deque if it is at least min_depth deep (the pool's
-    // fork-join fast path in a wait).
+    // The newest task of w's own deque if it is at least min_depth deep.
     BOBBIN_ALWAYS_INLINE bool pop_local(std::size_t w, detail::task& out, std::uint32_t min_depth) {
       const detail::task::word* s = pop_local_in_place(w, min_depth);
       if (s == nullptr) return false;
       out = detail::task::adopt_words(s);
       return true;
     }
-    // The same task left where it lies: its slot's words, w's until w's next push (see
-    // ws_deque::pop_in_place), or nullptr.
+    // The same task left where it lies (the pool's fork-join fast path in a wait): its
+    // slot's words, w's until w's next push (see ws_deque::pop_in_place), or nullptr.
     BOBBIN_ALWAYS_INLINE const detail::task::word* pop_local_in_place(std::size_t w, std::uint32_t min_depth) {
       own& me = own_[w];
       const detail::task::word* s = pop_own(me);
