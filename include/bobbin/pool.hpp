@@ -628,13 +628,7 @@ class pool final : public pool_base {
       if (s == nullptr) return {};
       ++w.help_nesting;
       const taken t{s, w.depth};
-      w.depth = detail::task::depth_of(s);
-      const std::uint64_t depth = w.running.load(std::memory_order_relaxed);
-      if (depth == 0 && stall_watch_) {
-        w.task_seq.store(w.task_seq.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-        w.task_started.store(now_ns(), std::memory_order_release);
-      }
-      w.running.store(depth + 1, std::memory_order_release);
+      task_begins(w, detail::task::depth_of(s));
       return t;
     } else {
       return {};
@@ -645,11 +639,8 @@ class pool final : public pool_base {
     const detail::task_outcome outcome = slot;
     if (outcome != detail::task_outcome::ok) [[unlikely]] slot = detail::task_outcome::ok;
     queues_.finished(w.idx);
-    const std::uint64_t depth = w.running.load(std::memory_order_relaxed) - 1;
-    w.running.store(depth, std::memory_order_release);
-    w.depth = t.outer_depth;
+    task_ends(w, w.running.load(std::memory_order_relaxed) - 1, t.outer_depth);
     --w.help_nesting;
-    if (depth == 0 && stall_watch_) w.task_started.store(0, std::memory_order_release);
     count_outcome(w, outcome);
   }
 
@@ -847,13 +838,7 @@ class pool final : public pool_base {
 
   BOBBIN_ALWAYS_INLINE void run(worker& w, detail::task& t) {
     const std::uint32_t outer_depth = w.depth;
-    w.depth = t.depth();
-    const std::uint64_t depth = w.running.load(std::memory_order_relaxed);
-    if (depth == 0 && stall_watch_) {  // depth first: nested runs (helping) skip the load
-      w.task_seq.store(w.task_seq.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-      w.task_started.store(now_ns(), std::memory_order_release);
-    }
-    w.running.store(depth + 1, std::memory_order_release);  // also tells helping from outermost
+    const std::uint64_t depth = task_begins(w, t.depth());
     // The policy hears that the task ended before its result is published (see
     // detail::before_publish), or after it ran if it publishes nothing.
     [[maybe_unused]] detail::before_publish_hook outer_hook;
@@ -889,10 +874,29 @@ class pool final : public pool_base {
       outcome = std::exchange(slot, detail::task_outcome::ok);
     }
     if constexpr (!counts_running) queues_.finished(w.idx);
+    task_ends(w, depth, outer_depth);
+    count_outcome(w, outcome);
+  }
+
+  // What every task run on worker w does first and last, in run() and in the wait's fast
+  // path (take_newest / finish_newest): its depth for the depth rule, w's count of
+  // running tasks (also telling helping from outermost), and the stall watch's stamps,
+  // for the outermost task only (the running count first: nested runs skip the load of
+  // stall_watch_). task_begins returns the count before the task, task_ends restores it.
+  BOBBIN_ALWAYS_INLINE std::uint64_t task_begins(worker& w, std::uint32_t task_depth) noexcept {
+    w.depth = task_depth;
+    const std::uint64_t depth = w.running.load(std::memory_order_relaxed);
+    if (depth == 0 && stall_watch_) {
+      w.task_seq.store(w.task_seq.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+      w.task_started.store(now_ns(), std::memory_order_release);
+    }
+    w.running.store(depth + 1, std::memory_order_release);
+    return depth;
+  }
+  BOBBIN_ALWAYS_INLINE void task_ends(worker& w, std::uint64_t depth, std::uint32_t outer_depth) noexcept {
     w.running.store(depth, std::memory_order_release);
     w.depth = outer_depth;
     if (depth == 0 && stall_watch_) w.task_started.store(0, std::memory_order_release);
-    count_outcome(w, outcome);
   }
   BOBBIN_ALWAYS_INLINE static void count_outcome(worker& w, detail::task_outcome outcome) noexcept {
 #if BOBBIN_POOL_STATS
