@@ -5,7 +5,9 @@
  * One owner process does a nondeterministic interleaving of NPUSH push() and NPOP pop()
  * calls (pushes of the distinct values 1..NPUSH) while two thieves each make NSTEAL steal()
  * attempts; thief 1 uses the predicate variant. When every thief is done, the owner pops
- * until the deque is empty. Then the model asserts that
+ * until the deque is empty. A pop is pop_in_place() (claim()) and then copy_out(): for the
+ * last value, the owner reads the slot only after its CAS on top has won (only the owner
+ * writes slots). Then the model asserts that
  *   - no call returned a value that was never pushed (a slot's initial 0: a torn/stale read
  *     accepted as a success), and
  *   - every pushed value was returned exactly once, by pop() or by a successful steal().
@@ -37,45 +39,48 @@
  *   IRIW), reordering of loads other than the one below, the full C++ memory model.
  *
  * The fence-free pop, -DLIGHT (with -DTSO or -DRA): the owner pops with
- * pop(out, no_thief) as the work_stealing policy does (deque.hpp lines 125-131,
- * policy/work_stealing.hpp pop_own, enter_thieving, leave_thieving). A shared counter
+ * pop_in_place(no_thief) as the work_stealing policy does (deque.hpp lines 135-142, then
+ * claim() and copy_out() as in the plain pop; policy/work_stealing.hpp pop_own, lines
+ * 164-167, enter_thieving, lines 168-173, leave_thieving, lines 174-177). A shared counter
  * thieves_ holds the announced thieves. Each thief, before its first steal of an episode,
  * announces itself (thieves_.fetch_add(1, seq_cst): a lock xadd) and then runs
  * asymmetric_fence::heavy() (membarrier: every running thread of the process executes a full
  * barrier during the call); after any steal it may withdraw (thieves_.fetch_sub(1, release))
- * and announce again before a later steal. The owner stores bottom relaxed (into its buffer),
- * light() is only a compiler barrier, then it loads thieves_ and fences (mfence: waits for an
- * empty buffer) only if that is not 0; the rest of pop() is unchanged. heavy() is modelled as
- * one atomic step that drains the owner's whole store buffer (see heavy() below for why one
- * point is enough). In RA, heavy() is also a seq_cst fence in each thread, with C++20's
- * fence-fence rule: the thief then reads no owner write older than those made before that
- * point (see README: membarrier itself is outside the C++ memory model).
+ * and announce again before a later steal. The owner stores bottom with release (a plain mov:
+ * into its buffer), light() is only a compiler barrier, then it loads thieves_ and fences
+ * (mfence: waits for an empty buffer) only if that is not 0; claim() and copy_out() follow
+ * as in the plain pop. heavy() is modelled as one atomic step that drains the owner's whole
+ * store buffer (see heavy() below for why one point is enough). In RA, heavy() is also a
+ * seq_cst fence in each thread, with C++20's fence-fence rule: the thief then reads no owner
+ * write older than those made before that point (see README: membarrier itself is outside the
+ * C++ memory model).
  *
  * Variants (each changes one ordering of the code to show the model notices it):
- *   BUG_POP_STORE     pop()'s seq_cst store of bottom (line 113) as a plain store: no
- *                     store->load order before the load of top. Expected: failure (the owner
- *                     and a thief both take one value). Meaningful with TSO or RA.
- *   BUG_PUSH_RELAXED  push()'s release store of bottom (line 104) as relaxed. RA only.
+ *   BUG_POP_STORE     pop_in_place()'s seq_cst store of bottom (line 132) as a plain store:
+ *                     no store->load order before the load of top. Expected: failure (the
+ *                     owner and a thief both take one value). Meaningful with TSO or RA.
+ *   BUG_PUSH_RELAXED  push()'s release store of bottom (line 105) as relaxed. RA only.
  *                     Expected: failure (a thief copies a slot not yet written).
- *   BUG_GROW_RELAXED  grow()'s release store of array_ (line 225) as relaxed. RA only.
+ *   BUG_GROW_RELAXED  grow()'s release store of array_ (line 244) as relaxed. RA only.
  *                     Expected: failure (a thief reads the new array before the copies).
- *   OLD_RELAXED_FAILURE  the code before fix (a) of finding F1: pop()'s CAS on top (line 147)
- *                     with a relaxed failure order. A failed CAS is then a relaxed load, and
- *                     C++ lets the relaxed store of bottom after it (line 148) become visible
- *                     first (load buffering). Modelled as the owner doing line 148 before line
- *                     147 when that CAS then fails (a path where it would succeed is
- *                     infeasible and is cut off). RA only. Expected: failure (F1). The code's
+ *   OLD_RELAXED_FAILURE  fix (a) of finding F1 undone: claim()'s CAS on top (line 159) with a
+ *                     relaxed failure order, as before the fix. A failed CAS is then a relaxed
+ *                     load, and C++ lets the relaxed store of bottom after it (line 160) become
+ *                     visible first (load buffering). Modelled as the owner doing line 160
+ *                     before line 159 when that CAS then fails (a path where it would succeed
+ *                     is infeasible and is cut off); a failed CAS reads no slot, before the fix
+ *                     or after. RA only. Expected: failure (F1). The code's
  *                     seq_cst failure order (fix (a)) is an acquire read of the thief's CAS,
  *                     which forbids this reordering: the plain RA model is the code's.
- *   FIX_RELEASE       fix (b) of F1, not adopted: pop()'s stores of bottom at lines 138 and
- *                     148 as release stores. With OLD_RELAXED_FAILURE: no error.
- *   BUG_STEAL_ORDER   steal() loads bottom before top (lines 165 and 166 swapped).
+ *   FIX_RELEASE       fix (b) of F1, not adopted: claim()'s stores of bottom at lines 150 and
+ *                     160 as release stores. With OLD_RELAXED_FAILURE: no error.
+ *   BUG_STEAL_ORDER   steal() loads bottom before top (lines 182 and 183 swapped).
  *                     Expected: failure, in every memory model.
  *   With LIGHT:
  *   BUG_NO_HEAVY      a thief announces itself but skips heavy(). TSO. Expected: failure.
  *   BUG_HEAVY_FIRST   a thief runs heavy() before it announces itself. TSO. Expected: failure.
  *   BUG_IGNORE_ANNOUNCE  the owner never fences, whatever thieves_ says. TSO. Expected: failure.
- *   OLD_LIGHT_RELAXED the fence-free pop's store of bottom (line 127) relaxed, as it was before
+ *   OLD_LIGHT_RELAXED the fence-free pop's store of bottom (line 138) relaxed, as it was before
  *                     finding F2 (see README). RA. Expected: failure.
  *
  * Sizes: -DNPUSH=n (values pushed, at most 7), -DNPOP=n (owner pops during the run), -DNSTEAL=n
@@ -153,29 +158,29 @@ byte probe = 0;
 #define SEQ 2
 
 #ifdef BUG_POP_STORE
-#define POP_STORE_ORDER REL                /* line 113 as a plain store (a mov on x86) */
+#define POP_STORE_ORDER REL                /* line 132 as a plain store (a mov on x86) */
 #else
-#define POP_STORE_ORDER SEQ                /* line 113: seq_cst */
+#define POP_STORE_ORDER SEQ                /* line 132: seq_cst */
 #endif
 #ifdef BUG_PUSH_RELAXED
 #define PUSH_STORE_ORDER RLX
 #else
-#define PUSH_STORE_ORDER REL               /* line 104: release */
+#define PUSH_STORE_ORDER REL               /* line 105: release */
 #endif
 #ifdef BUG_GROW_RELAXED
 #define GROW_STORE_ORDER RLX
 #else
-#define GROW_STORE_ORDER REL               /* line 225: release */
+#define GROW_STORE_ORDER REL               /* line 244: release */
 #endif
 #ifdef FIX_RELEASE
 #define RESTORE_ORDER REL
 #else
-#define RESTORE_ORDER RLX                  /* lines 138 and 148: relaxed */
+#define RESTORE_ORDER RLX                  /* lines 150 and 160: relaxed */
 #endif
 #ifdef OLD_LIGHT_RELAXED
-#define LIGHT_STORE_ORDER RLX              /* line 127 before finding F2: relaxed */
+#define LIGHT_STORE_ORDER RLX              /* line 138 before finding F2: relaxed */
 #else
-#define LIGHT_STORE_ORDER REL              /* line 127: release */
+#define LIGHT_STORE_ORDER REL              /* line 138: release */
 #endif
 
 /* ---- shared state ---------------------------------------------------------------------- */
@@ -373,7 +378,8 @@ inline take(V) {
 /* ---- the announcement of thieves (LIGHT) --------------------------------------------------- */
 
 #ifdef LIGHT
-/* The owner's thieves_.load(acquire) (no_thief(), deque.hpp line 129). */
+/* The owner's thieves_.load(acquire) (no_thief(), deque.hpp line 140; work_stealing.hpp
+ * pop_own, line 166). */
 inline own_ld_thieves(out) {
 #ifdef RA
   if
@@ -386,9 +392,9 @@ inline own_ld_thieves(out) {
 #endif
 }
 
-/* enter_thieving(): thieves_.fetch_add(1, seq_cst), a lock xadd; the thief has no pending
- * stores of its own in the model (it has in the pool, as owner of its own deque: the locked
- * instruction drains them, which changes nothing here). */
+/* enter_thieving(): thieves_.fetch_add(1, seq_cst) (work_stealing.hpp line 169), a lock
+ * xadd; the thief has no pending stores of its own in the model (it has in the pool, as owner
+ * of its own deque: the locked instruction drains them, which changes nothing here). */
 inline announce_rmw(ID) {
   thieves++
 #ifdef RA
@@ -396,9 +402,9 @@ inline announce_rmw(ID) {
 #endif
 }
 
-/* leave_thieving(): thieves_.fetch_sub(1, release), a lock xadd. In RA its release is not
- * modelled: the owner's only use of it would be a newer floor for its loads of top, which
- * are seq_cst (pop, read in memory) or harmlessly stale (push). */
+/* leave_thieving(): thieves_.fetch_sub(1, release) (work_stealing.hpp line 175), a lock
+ * xadd. In RA its release is not modelled: the owner's only use of it would be a newer floor
+ * for its loads of top, which are seq_cst (pop, read in memory) or harmlessly stale (push). */
 inline withdraw_rmw(ID) {
   thieves--
 #ifdef RA
@@ -455,8 +461,8 @@ inline heavy(ID) {
   }
 }
 
-/* The thief's part of the protocol before a steal: work_stealing.hpp, queues::pop(), "if
- * (light_pops_ && !me.thief) enter_thieving(me)". */
+/* The thief's part of the protocol before a steal: work_stealing.hpp, queues::pop_elsewhere(),
+ * line 97, "if (light_pops_ && !me.thief) enter_thieving(me)". */
 inline enter_thieving(ID) {
   if
   :: !announced ->
@@ -466,8 +472,8 @@ inline enter_thieving(ID) {
 #elif defined(BUG_NO_HEAVY)
      atomic { announce_rmw(ID); announced = 1 }         /* no heavy() */
 #else
-     atomic { announce_rmw(ID); announced = 1 };        /* thieves_.fetch_add(1, seq_cst) */
-     heavy(ID)                                          /* asymmetric_fence::heavy() */
+     atomic { announce_rmw(ID); announced = 1 };        /* 169: thieves_.fetch_add(1, seq_cst) */
+     heavy(ID)                                          /* 170: asymmetric_fence::heavy() */
 #endif
   :: else
   fi
@@ -483,11 +489,13 @@ inline enter_thieving(ID) {
  * afterwards are reset to 0, so that states differing only in stale scratch values are not
  * counted twice. */
 
-/* push(v): deque.hpp lines 96-105, with grow() lines 215-227. */
+/* push(v): deque.hpp lines 98-106, with grow() lines 233-247. The owner reaches its current
+ * array through own_slots_ and own_mask_ (lines 253-254), its own copy of array_ that grow()
+ * sets (lines 245-246): in the model, its newest store of array_, own_ld(LOC_ARR). */
 inline push(V) {
   atomic {
-    own_ld_bot(b);                                      /* 97: b = bottom_.load(relaxed) */
-    /* 99: t = top_.load(acquire) */
+    own_ld_bot(b);                                      /* 99: b = bottom_.load(relaxed) */
+    /* 101: t = top_.load(acquire) */
 #ifdef RA
     t = topseen;
     do                                                  /* any top not older than seen */
@@ -500,42 +508,42 @@ inline push(V) {
 #endif
   };
   atomic {
-    own_ld(LOC_ARR, a);                                 /* 100: a = array_.load(relaxed) */
+    own_ld(LOC_ARR, a);                                 /* own_slots_, own_mask_ */
     if
-    :: b - t > CAP(a) - 1 ->                            /* 101: full: a = grow(a, t, b) */
-       assert(a + 1 < NARR);                            /* 216: bigger = new array(2 * cap) */
-       j2 = t;
-       do                                               /* 218-221: copy [t, b) */
+    :: b - t > CAP(a) - 1 ->                            /* 102: b - t > own_mask_: grow(t, b) */
+       assert(a + 1 < NARR);                            /* 234-235: old = array_.load(relaxed), */
+       j2 = t;                                          /*   bigger = new array(2 * capacity) */
+       do                                               /* 236-240: copy [t, b) */
        :: j2 < b ->
-          own_ld(SLOT(a, j2), x);                       /* 219: old->get(i, v): relaxed loads */
-          own_st(SLOT(a + 1, j2), x, RLX);              /* 220: bigger->put(i, v): relaxed stores */
+          own_ld(SLOT(a, j2), x);                       /* 238: get(old->at(i), v) */
+          own_st(SLOT(a + 1, j2), x, RLX);              /* 239: put(bigger->at(i), v) */
           j2++
        :: else -> break
        od;
-       own_st(LOC_ARR, a + 1, GROW_STORE_ORDER);        /* 225: array_.store(a, release) */
-       a = a + 1; j2 = 0; x = 0
+       own_st(LOC_ARR, a + 1, GROW_STORE_ORDER);        /* 244: array_.store(a, release) */
+       a = a + 1; j2 = 0; x = 0                         /* 245-246: own_slots_, own_mask_ */
     :: else
     fi
   };
 #ifdef SC
-  atomic { own_st(SLOT(a, b), V, RLX) };                /* 102: a->put(b, v): relaxed stores */
+  atomic { own_st(SLOT(a, b), V, RLX) };                /* 103: put(own_slot(b), v): relaxed */
   atomic {
-    own_st_bot(b + 1, PUSH_STORE_ORDER);                /* 104: bottom_.store(b + 1, release) */
+    own_st_bot(b + 1, PUSH_STORE_ORDER);                /* 105: bottom_.store(b + 1, release) */
     b = 0; t = 0; a = 0
   }
 #else
   atomic {                                              /* (both into the store buffer) */
-    own_st(SLOT(a, b), V, RLX);                         /* 102: a->put(b, v): relaxed stores */
-    own_st_bot(b + 1, PUSH_STORE_ORDER);                /* 104: bottom_.store(b + 1, release) */
+    own_st(SLOT(a, b), V, RLX);                         /* 103: put(own_slot(b), v): relaxed */
+    own_st_bot(b + 1, PUSH_STORE_ORDER);                /* 105: bottom_.store(b + 1, release) */
     b = 0; t = 0; a = 0
   }
 #endif
 }
 
-/* The CAS on top of pop() (line 147): top_.compare_exchange_strong(t, t + 1, seq_cst), seq_cst
- * on failure too (fix (a) of F1); a lock cmpxchg on x86, which first drains the store buffer.
- * In RA a failed CAS is an acquire read of top; what it acquires would matter only to the
- * owner's reads of locations others write, and its only such reads are of top (topseen). */
+/* The CAS on top of claim() (line 159): top_.compare_exchange_strong(t, t + 1, seq_cst),
+ * seq_cst on failure too (fix (a) of F1); a lock cmpxchg on x86, which first drains the store
+ * buffer. In RA a failed CAS is an acquire read of top; what it acquires would matter only to
+ * the owner's reads of locations others write, and its only such reads are of top (topseen). */
 inline pop_cas() {
 #ifdef TSO
   qn == 0;
@@ -553,26 +561,33 @@ inline pop_cas() {
 #endif
 }
 
-/* pop(): deque.hpp lines 109-115 and pop_rest(), lines 134-152; with LIGHT, the fence-free
- * pop(out, no_thief), lines 125-131, with no_thief() of work_stealing.hpp's pop_own. Sets ok;
- * counts the value taken when ok. */
+/* pop(out): deque.hpp line 110, copy_out(pop_in_place(), out): pop_in_place(), lines 128-134,
+ * then claim(), lines 147-164, then copy_out(), lines 165-169. With LIGHT, the fence-free
+ * pop(out, no_thief), lines 119-122: pop_in_place(no_thief), lines 135-142, with no_thief()
+ * of work_stealing.hpp's pop_own (line 166), then the same claim() and copy_out(). Sets ok;
+ * counts the value taken when ok.
+ * claim() decides (ok) and returns the slot's words; copy_out() reads them in the last step,
+ * after all of claim(): for the last value (t == b), only once the CAS on top has won and
+ * bottom has been restored, in the code's order [CAS; store bottom; read the slot]. A thief
+ * never writes a slot, so that read sees the owner's own newest store to it. The pool's
+ * callers of pop_in_place() read the words later, but before the owner's next push: the
+ * same values, for the same reason. */
 inline pop() {
 #ifdef LIGHT
   atomic {
-    own_ld_bot(b); b = b - 1;                           /* 126: b = bottom_.load(relaxed) - 1 */
-    own_ld(LOC_ARR, a);                                 /* 135: a = array_.load(relaxed) */
-    own_st_bot(b, LIGHT_STORE_ORDER)                    /* 127: bottom_.store(b, release) */
-  };                                                    /* 128: light(): a compiler barrier */
-  atomic { own_ld_thieves(th) };                        /* 129: no_thief(): thieves_.load(acquire) == 0 */
+    own_ld_bot(b); b = b - 1;                           /* 137: b = bottom_.load(relaxed) - 1 */
+    own_st_bot(b, LIGHT_STORE_ORDER)                    /* 138: bottom_.store(b, release) */
+  };                                                    /* 139: light(): a compiler barrier */
+  atomic { own_ld_thieves(th) };                        /* 140: no_thief(): thieves_.load(acquire) == 0 */
   atomic {
 #ifndef BUG_IGNORE_ANNOUNCE
-    (th == 0 || qn == 0) ->                             /* 129: else seq_cst_fence(): waits for */
+    (th == 0 || qn == 0) ->                             /* 140: else seq_cst_fence(): waits for */
 #endif                                                  /*      an empty buffer (mfence) */
 #ifdef PROBES
     lightpop = (th == 0);
 #endif
     th = 0;
-    t = top;                                            /* 136: t = top_.load(seq_cst) */
+    t = top;                                            /* 148: t = top_.load(seq_cst) */
 #ifdef RA
     topseen = t
 #else
@@ -581,12 +596,11 @@ inline pop() {
   };
 #else
   atomic {
-    own_ld_bot(b); b = b - 1;                           /* 110: b = bottom_.load(relaxed) - 1 */
-    own_ld(LOC_ARR, a);                                 /* 135: a = array_.load(relaxed) */
-    own_st_bot(b, POP_STORE_ORDER)                      /* 113: bottom_.store(b, seq_cst) */
+    own_ld_bot(b); b = b - 1;                           /* 129: b = bottom_.load(relaxed) - 1 */
+    own_st_bot(b, POP_STORE_ORDER)                      /* 132: bottom_.store(b, seq_cst) */
   };
   atomic {
-    t = top;                                            /* 136: t = top_.load(seq_cst) */
+    t = top;                                            /* 148: t = top_.load(seq_cst) */
 #ifdef RA
     topseen = t
 #else
@@ -596,39 +610,36 @@ inline pop() {
 #endif
   if
   :: atomic {
-       t > b ->                                         /* 137: empty */
-       own_st_bot(b + 1, RESTORE_ORDER);                /* 138: bottom_.store(b + 1, relaxed) */
-       ok = 0
+       t > b ->                                         /* 149: empty */
+       own_st_bot(b + 1, RESTORE_ORDER);                /* 150: bottom_.store(b + 1, relaxed) */
+       ok = 0                                           /* 151: nullptr */
      }
-  :: atomic {
-       t < b ->
-       own_ld(SLOT(a, b), x);                           /* 141: a->get(b, out): relaxed loads */
-       ok = 1                                           /* 151 */
-     }
-  :: t == b ->                                          /* 142: the last value */
+  :: atomic { t < b -> ok = 1 }                         /* 163: own_slot(b).w */
+  :: t == b ->                                          /* 153: the last value */
      if
-     :: atomic {
-          own_ld(SLOT(a, b), x);                        /* 141 */
-          pop_cas()                                     /* 147 */
-        };
-        atomic { own_st_bot(b + 1, RESTORE_ORDER) }     /* 148: bottom_.store(b + 1, relaxed) */
+     :: atomic { pop_cas() };                           /* 159: won = the CAS on top */
+        atomic { own_st_bot(b + 1, RESTORE_ORDER) }     /* 160: bottom_.store(b + 1, relaxed) */
+                                                        /* 161: !won: nullptr; else 163 */
 #ifdef OLD_RELAXED_FAILURE
-     :: !final ->                                       /* load buffering: 148 visible before 147 */
-        atomic {
-          own_ld(SLOT(a, b), x);                        /* 141 */
-          own_st_bot(b + 1, RESTORE_ORDER)              /* 148 */
-        };
-        atomic {                                        /* 147, as a failed CAS only */
+     :: !final ->                                       /* load buffering: 160 visible before 159 */
+        atomic { own_st_bot(b + 1, RESTORE_ORDER) };    /* 160 */
+        atomic {                                        /* 159, as a failed CAS only */
           if
           :: top == t -> goto end_infeasible            /* it would succeed: no such execution */
           :: else -> pop_cas()
           fi
-        }
+        }                                               /* 161: nullptr */
 #endif
      fi
   fi;
-  atomic {
-    if :: ok -> take(x) :: else fi;
+  atomic {                                              /* copy_out(w, out), lines 165-169 */
+    if
+    :: ok ->                                            /* 166: w != nullptr */
+       own_ld(LOC_ARR, a);                              /* 163: own_slot(b), own_slots_/own_mask_ */
+       own_ld(SLOT(a, b), x);                           /* 167: get(w, out): relaxed loads, after */
+       take(x)                                          /*      the CAS for the last value */
+    :: else
+    fi;
 #if defined(LIGHT) && defined(PROBES)
     lightpop = 0;
 #endif
@@ -637,7 +648,7 @@ inline pop() {
   }
 }
 
-/* steal()'s seq_cst load of top (line 165). */
+/* steal()'s seq_cst load of top (line 182). */
 inline steal_ld_top(ID) {
   atomic {
     t = top;
@@ -649,7 +660,7 @@ inline steal_ld_top(ID) {
   }
 }
 
-/* steal()'s seq_cst load of bottom (line 166). */
+/* steal()'s seq_cst load of bottom (line 183). */
 inline steal_ld_bot(ID) {
   atomic {
     b = bot;
@@ -669,29 +680,29 @@ inline steal_ld_bot(ID) {
   }
 }
 
-/* steal(out[, accept]): deque.hpp lines 162-179. Expanded once per thief. */
+/* steal(out[, accept]): deque.hpp lines 175-195. Expanded once per thief. */
 inline steal(ID, PRED) {
 #ifdef BUG_STEAL_ORDER
-  steal_ld_bot(ID);                                     /* 166 before 165: the wrong order */
+  steal_ld_bot(ID);                                     /* 183 before 182: the wrong order */
   steal_ld_top(ID);
 #else
-  steal_ld_top(ID);                                     /* 165: t = top_.load(seq_cst) */
-  steal_ld_bot(ID);                                     /* 166: b = bottom_.load(seq_cst) */
+  steal_ld_top(ID);                                     /* 182: t = top_.load(seq_cst) */
+  steal_ld_bot(ID);                                     /* 183: b = bottom_.load(seq_cst) */
 #endif
   if
-  :: atomic { t >= b -> t = 0; b = 0 }                  /* 167: empty */
+  :: atomic { t >= b -> t = 0; b = 0 }                  /* 184: empty */
   :: atomic {
        t < b ->
-       thief_ld(ID, LOC_ARR, a, 1)                      /* 169: a = array_.load(acquire) */
+       thief_ld(ID, LOC_ARR, a, 1)                      /* 186: a = array_.load(acquire) */
      };
-     atomic { thief_ld(ID, SLOT(a, t), x, 0) };         /* 170: a->get(t, out): relaxed loads */
+     atomic { thief_ld(ID, SLOT(a, t), x, 0) };         /* 186: get(a->at(t), out): relaxed loads */
      if
      :: atomic {
-          PRED ->                                       /* 171: accept(out) refuses: empty */
+          PRED ->                                       /* 187-190: accept(out) refuses: empty */
           REACHED(4);                                   /*      (any answer, for any predicate) */
           t = 0; b = 0; a = 0; x = 0
         }
-     :: atomic {                                        /* 175: top_.compare_exchange_strong(t, */
+     :: atomic {                                        /* 191: top_.compare_exchange_strong(t, */
           if                                            /*        t + 1, seq_cst, relaxed) */
           :: top == t ->
              top = t + 1;
@@ -699,13 +710,13 @@ inline steal(ID, PRED) {
              tview[ID] = MAX(tview[ID], topv);          /*   acquire: views of earlier CASes */
              topv = tview[ID];                          /*   release: its own view */
 #endif
-             take(x);                                   /* 178: success */
+             take(x);                                   /* 194: success */
 #if defined(LIGHT) && defined(PROBES)
              if :: lightpop -> REACHED(9) :: else fi;
 #endif
              if :: a > 0 -> REACHED(2) :: else fi;
              if :: a < CUR_ARR -> REACHED(3) :: else fi
-          :: else ->                                    /* 176: lost_race */
+          :: else ->                                    /* 192: lost_race */
              if :: x == 0 -> REACHED(6) :: else fi
           fi;
           t = 0; b = 0; a = 0; x = 0

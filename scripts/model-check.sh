@@ -134,7 +134,7 @@ variant tso-light "TSO LIGHT PROBES" "$size" pass
 variant tso-light-bug-no-heavy "TSO LIGHT BUG_NO_HEAVY" "$size" fail
 variant tso-light-bug-heavy-first "TSO LIGHT BUG_HEAVY_FIRST" "$size" fail
 variant tso-light-bug-ignore-announce "TSO LIGHT BUG_IGNORE_ANNOUNCE" "$size" fail
-# Finding F2: under RA, the fence-free pop's store of bottom (deque.hpp line 127) was
+# Finding F2: under RA, the fence-free pop's store of bottom (deque.hpp line 138) was
 # relaxed and carried no release; a thief that read it copied a slot's initial contents.
 # Fixed (a release store); OLD_LIGHT_RELAXED shows the old code failing. The fixed code runs
 # at a smaller size (see ci_size_ra_light).

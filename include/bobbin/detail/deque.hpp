@@ -4,9 +4,9 @@
 // growable, holding trivially copyable values inline.
 //
 // Contract:
-// - One owner thread calls push() and pop() (LIFO end, "bottom"). Any thread may call
-//   steal() (FIFO end, "top") concurrently with the owner and with other thieves.
-// - Every pushed value is returned exactly once, by pop() or by a successful steal().
+// - One owner thread calls push(), pop() and pop_in_place() (LIFO end, "bottom"). Any
+//   thread may call steal() (FIFO end, "top") concurrently with the owner and thieves.
+// - Every pushed value is returned exactly once, by a pop or by a successful steal().
 // - size_approx()/empty_approx() may be called from any thread; they are snapshots.
 // - The deque never shrinks. Arrays outgrown by push() are retired, not freed, until the
 //   deque is destroyed: a thief may still be reading one.
@@ -18,8 +18,8 @@
 // TSan), which is why T must be trivially copyable.
 //
 // Memory orders: instead of the paper's stand-alone fences (which TSan cannot model), the
-// two places that need store->load ordering use seq_cst accesses on top/bottom: pop()'s
-// store of bottom and load of top, steal()'s loads of top then bottom, and the CAS on top.
+// two places that need store->load ordering use seq_cst accesses on top/bottom: a pop's
+// store of bottom and claim()'s load of top, steal()'s loads of top then bottom, the CAS.
 // On x86 this costs what the fences cost (one locked instruction in pop, none in steal).
 // pop(out, no_thief) drops pop's fence for a caller whose thieves announce themselves and
 // run the heavy side of detail::asymmetric_fence before stealing (see that overload); the
@@ -123,8 +123,8 @@ class ws_deque {
 
   // Owner only. The two pops without the copy: the popped value's words (sizeof(T) / 8
   // relaxed atomic words, in T's layout), or nullptr when the deque is empty. The words
-  // stay the owner's until its next push(), which may reuse them: no thief reads a popped
-  // slot, and only the owner writes slots.
+  // stay the owner's until its next push(), which may reuse them: a thief may still read a
+  // popped slot (its CAS on top then fails), but only the owner writes slots.
   const std::atomic<std::uint64_t>* pop_in_place() noexcept {
     const std::int64_t b = bottom_.load(std::memory_order_relaxed) - 1;
     // seq_cst store then seq_cst load: the store to bottom must be ordered before the load
@@ -178,7 +178,7 @@ class ws_deque {
 
   template <class Pred>
   steal_status steal(T& out, Pred&& accept) noexcept {
-    // seq_cst loads, top before bottom: see the comment on pop().
+    // seq_cst loads, top before bottom: see the comment on pop_in_place().
     std::int64_t t = top_.load(std::memory_order_seq_cst);
     const std::int64_t b = bottom_.load(std::memory_order_seq_cst);
     if (t >= b) return steal_status::empty;
