@@ -52,7 +52,8 @@ TO_SECONDS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
 # Series known by name: label and colour, in the order drawn. bobbin is blue, its peers
 # other colours, baselines grey. A series not listed here is still drawn, after these.
 FIB_SERIES = {
-    "serial": ("serial (one thread)", "#7f7f7f"),
+    "serial": ("serial, one call per fib call", "#7f7f7f"),
+    "serial_inlined": ("serial, recursion inlined by the compiler", "#bdbdbd"),
     "bobbin_task_group": ("bobbin task_group", "#1f5fbf"),
     "bobbin_submit": ("bobbin submit + future", "#6baed6"),
     "tbb_task_group": ("oneTBB task_group", "#e6550d"),
@@ -174,7 +175,7 @@ def plot_fib(path, machine, out):
         points = sorted(series[family].items())
         ax.plot([n for n, _ in points], [t for _, t in points], marker="o", label=label, color=colour,
                 linewidth=2.2 if family.startswith("bobbin") else 1.4,
-                linestyle="--" if family == "serial" else "-")
+                linestyle="--" if family.startswith("serial") else "-")
     ax.set_yscale("log")
     ax.yaxis.set_major_formatter(FuncFormatter(duration))
     ax.set_xlabel("n")
