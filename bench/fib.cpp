@@ -23,9 +23,8 @@
 // fib and divide by its fib(40): speedup is 1 / x_serial, speedup_best the best serial
 // run over the best run of the row (the same statistic on both sides); on the paired
 // rows, speedup is the mean of the row's serial runs over the mean of its parallel ones,
-// serial_ms and parallel_ms those means. Every run's
-// result is checked against a table. All families use real time: the benchmark thread
-// sleeps while the pool works.
+// serial_ms and parallel_ms those means. Every run's result is checked against a table.
+// All families use real time: the benchmark thread sleeps while the pool works.
 #include <bobbin/pool.hpp>
 #include <bobbin/task_group.hpp>
 
@@ -358,13 +357,10 @@ void run_coarse(benchmark::State& state, Once&& once) {
   if constexpr (Paired) {
     using clock = std::chrono::steady_clock;
     double serial_total = 0;
-    double serial_best = std::numeric_limits<double>::infinity();
     auto serial_then = [&](int n) {
       const auto start = clock::now();
       const long r = serial_inlined_once(n);
-      const double seconds = std::chrono::duration<double>(clock::now() - start).count();
-      serial_total += seconds;
-      serial_best = std::min(serial_best, seconds);
+      serial_total += std::chrono::duration<double>(clock::now() - start).count();
       return correct(n, r) ? once(n) : -1;
     };
     const auto t = run_checked(state, coarse_n, serial_then);
