@@ -8,7 +8,10 @@
 //   would wait for itself).
 // - Every accepted task runs exactly once, or, after shutdown_now() or future::cancel(),
 //   is cancelled exactly once (its future throws task_cancelled). Nothing accepted is lost,
-//   including by the destructor, which behaves like shutdown().
+//   including by the destructor, which behaves like shutdown(); on one of the pool's own
+//   workers (a task deletes its pool) it returns at once and the threads finish every
+//   accepted task on their own (the handle/core split: ~pool, pool_core::orphan).
+// - pool_options::threads above 65536 (what -1 becomes) is refused: std::invalid_argument.
 // - Tasks submitted by the pool's own workers are accepted until the pool has stopped
 //   (so a fork-join computation in flight completes during shutdown()) and never wait for
 //   queue_capacity; tasks from other threads are refused with pool_closed once shutdown
@@ -36,11 +39,12 @@
 //   system call.
 // - Helping: a worker that waits (future::get, task_group::wait) runs other tasks
 //   meanwhile, so recursive fork-join never deadlocks. Every task carries its fork-join
-//   depth (0 from outside, its parent's + 1 from a task). A worker's first
-//   unrestricted_help_levels nested waits may run any task (so a task may even wait for
-//   an unrelated one on a single-thread pool); deeper ones only tasks deeper than the one
-//   they wait in. That bounds the stack (a helper taking the oldest task of a shared queue
-//   would otherwise nest without end) and cannot deadlock a fork-join computation: with
+//   depth (0 from outside, its parent's + 1 from a task). While less than half of a
+//   worker's stack is in use, its waits may run any task (so tasks may wait for unrelated
+//   ones queued behind them, thousands deep, on a single-thread pool); past that, only
+//   tasks deeper than the one they wait in (detail/stack_budget.hpp). That bounds the
+//   stack (a helper taking the oldest task of a shared queue would otherwise nest without
+//   end) and cannot deadlock a fork-join computation: with
 //   depths rising along every chain of waits, no chain can close into a cycle (the rule
 //   of the early TBB scheduler). A wait first runs the newest tasks of its worker's own
 //   queue, if the policy has one (take_newest: in fork-join, the waiter's own children),
@@ -78,11 +82,15 @@
 #include <utility>
 #include <vector>
 
+#if defined(__unix__) || defined(__APPLE__)
+#include <unistd.h>
+#endif
 
 #include "detail/asymmetric_fence.hpp"
 #include "detail/config.hpp"
 #include "detail/hooks.hpp"
 #include "detail/parker.hpp"
+#include "detail/stack_budget.hpp"
 #include "detail/task.hpp"
 #include "detail/thread_name.hpp"
 #include "errors.hpp"
@@ -140,6 +148,15 @@ struct pool_stats {
   }
 };
 
+class pool_base;
+template <policy Policy = work_stealing>
+class pool;
+
+namespace this_worker {
+std::optional<std::size_t> index() noexcept;
+pool_base* pool() noexcept;
+}  // namespace this_worker
+
 // What every pool is, whatever its policy: this_worker::pool() returns one.
 class pool_base : public detail::scheduler {
  public:
@@ -176,16 +193,16 @@ class pool_base : public detail::scheduler {
     return true;
   }
 
-  // detail::scheduler: queues t (taking it), or returns false (t untouched) once closed.
-  bool try_schedule(detail::task& t) override {
-    if (reserve(true) == admission::closed) return false;
-    return admit(t, task_options{});
-  }
+  friend pool_base* this_worker::pool() noexcept;
 
  protected:
   enum class admission { accepted, full, closed };
 
   ~pool_base() = default;
+
+  // What this_worker::pool() returns for a worker of this pool: the pool object the user
+  // made, or nullptr once it was destroyed (its workers then finish what it accepted).
+  virtual pool_base* user_facing() noexcept { return this; }
 
   // Step 1 of a submission: a thread outside the pool, with a bounded queue, takes a
   // place in it (waiting for one if `block`), so a refused try_* has moved nothing yet.
@@ -232,17 +249,33 @@ struct single_writer_counter {
   std::uint64_t get() const noexcept { return v.load(std::memory_order_acquire); }
 };
 
-}  // namespace detail
+// The most threads a pool may have: a larger pool_options::threads (what -1 becomes, say)
+// is a mistake, refused with std::invalid_argument before anything is allocated.
+inline constexpr std::size_t max_pool_threads = std::size_t{1} << 16;
 
-template <policy Policy = work_stealing>
-class pool final : public pool_base {
+inline std::size_t checked_thread_count(std::size_t requested) {
+  if (requested > max_pool_threads) {
+    throw std::invalid_argument("bobbin: pool_options::threads = " + std::to_string(requested) +
+                                " is more than a pool may have (65536)");
+  }
+  return requested != 0 ? requested : std::max(1u, std::thread::hardware_concurrency());
+}
+
+// The pool itself: its threads, queues and counters. bobbin::pool (below) is the object a
+// user holds; it owns one pool_core, which outlives it when the user's pool is destroyed
+// on one of its own workers (see ~pool).
+template <policy Policy>
+class pool_core final : public pool_base {
   using queues_type = typename Policy::queues;
+  template <bobbin::policy>
+  friend class bobbin::pool;
 
  public:
-  explicit pool(pool_options options = {})
+  pool_core(pool_options options, pool_base& face)
       : options_(std::move(options)),
-        threads_(options_.threads != 0 ? options_.threads : std::max(1u, std::thread::hardware_concurrency())),
-        queues_(threads_, options_) {
+        threads_(checked_thread_count(options_.threads)),
+        queues_(threads_, options_),
+        face_(&face) {
     detail::asymmetric_fence::init();
     workers_.reserve(threads_);
     for (std::size_t i = 0; i < threads_; ++i) workers_.push_back(std::make_unique<worker>(*this, i));
@@ -250,18 +283,26 @@ class pool final : public pool_base {
     idle_waiters_.reserve(8);  // a first wait_idle() that sleeps allocates nothing
     try {
       for (auto& w : workers_) w->thread = std::thread([this, wp = w.get()] { thread_main(*wp); });
-      if (stall_watch_) monitor_ = std::thread([this] { watch_for_stalls(); });
+      if (stall_watch_) {
+        monitor_ = std::thread([this] {
+          watch_for_stalls();
+          if (orphaned_.load(std::memory_order_acquire)) thread_ends();  // may delete *this
+        });
+      }
     } catch (...) {
       stop_and_join();
       throw;
     }
   }
 
-  pool(const pool&) = delete;
-  pool& operator=(const pool&) = delete;
+  pool_core(const pool_core&) = delete;
+  pool_core& operator=(const pool_core&) = delete;
 
-  // Like shutdown(): every accepted task runs first.
-  ~pool() { shutdown(); }
+  // Like shutdown(): every accepted task runs first. An orphaned core (orphan()) is
+  // destroyed by its last thread, with nothing left to run or join.
+  ~pool_core() {
+    if (!orphaned_.load(std::memory_order_relaxed)) shutdown();
+  }
 
   std::size_t size() const noexcept override { return threads_; }
   std::size_t concurrency() const noexcept override { return threads_; }
@@ -408,8 +449,65 @@ class pool final : public pool_base {
   }
 
  private:
+  pool_base* user_facing() noexcept override { return face_.load(std::memory_order_acquire); }
+
+  bool on_own_worker() const noexcept { return current_worker_of_this() != nullptr; }
+
+  // Whether this is a child process made by fork() after the pool started: its threads
+  // exist only in the parent.
+  bool forked_away() const noexcept {
+#if defined(__unix__) || defined(__APPLE__)
+    return ::getpid() != owner_pid_;
+#else
+    return false;
+#endif
+  }
+
+  // The user's pool is being destroyed on one of our own workers (see ~pool), which cannot
+  // join itself. Stop accepting outside tasks and let the threads go: each ends once every
+  // accepted task has finished (work(): orphaned_ and balanced()), and the last one to end
+  // deletes the core (thread_ends()). Nothing may touch the core after this call but its
+  // own threads and the tasks they run.
+  void orphan() noexcept {
+    face_.store(nullptr, std::memory_order_release);
+    close();
+    // Before the stall monitor may end (it reads this after monitor_stop_, under the mutex).
+    // seq_cst, as the idle workers' check that reads it: see stop_if_orphaned(). The core
+    // cannot be deleted before this returns: the calling thread is one of its workers.
+    orphaned_.store(true, std::memory_order_seq_cst);
+    for (auto& w : workers_) w->thread.detach();
+    if (monitor_.joinable()) {
+      {
+        std::lock_guard lock(monitor_mutex_);
+        monitor_stop_ = true;
+      }
+      monitor_cv_.notify_all();
+      monitor_.detach();
+    }
+    wake_all_sleepers();  // so that each looks again, and the last one idle stops the pool
+  }
+
+  // Called by each thread of the core (workers and the stall monitor) as its last step
+  // when the core is orphaned: the last one deletes it.
+  void thread_ends() noexcept {
+    const std::size_t all = threads_ + (stall_watch_ ? 1 : 0);
+    // acq_rel: the last one sees every other thread's last writes before it deletes.
+    if (threads_ended_.fetch_add(1, std::memory_order_acq_rel) + 1 == all) delete this;
+  }
+
+  // An orphaned core stops once every accepted task has finished. Each worker checks when it
+  // finds nothing to run: the one that finishes the last task sees the balance (its own
+  // count, then a full fence, then everyone's: of two workers finishing at once, the later
+  // check sees both counts).
+  void stop_if_orphaned() noexcept {
+    if (!orphaned_.load(std::memory_order_seq_cst)) return;
+    detail::seq_cst_fence();
+    if (!balanced() || stopping_.exchange(true, std::memory_order_seq_cst)) return;
+    wake_all_sleepers();
+  }
+
   struct worker final : detail::worker_hook {
-    worker(pool& p, std::size_t i) : owner_pool(p), idx(i) {}
+    worker(pool_core& p, std::size_t i) : owner_pool(p), idx(i) {}
     worker(const worker&) = delete;
     worker& operator=(const worker&) = delete;
 
@@ -424,7 +522,7 @@ class pool final : public pool_base {
     std::size_t index() const noexcept override { return idx; }
     std::stop_token stop_token() const noexcept override { return owner_pool.stop_source_.get_token(); }
 
-    pool& owner_pool;
+    pool_core& owner_pool;
     const std::size_t idx;
     std::thread thread;
     bool in_idle_stack = false;       // guarded by idle_mutex_
@@ -443,7 +541,7 @@ class pool final : public pool_base {
     detail::single_writer_counter busy_ns;
     bool busy = false;  // this worker only
     std::uint32_t depth = 0;         // depth of the innermost task running here (this worker only)
-    std::uint32_t help_nesting = 0;  // nested waits on this worker's stack (this worker only)
+    std::uintptr_t help_floor = 0;  // see help_min_depth (this worker only)
     // Stall detection (only when stall_after > 0): the outermost task's start (0: none)
     // and a sequence number telling one task from the next.
     alignas(detail::cache_line) std::atomic<std::int64_t> task_started{0};
@@ -473,6 +571,9 @@ class pool final : public pool_base {
                       std::is_invocable_v<Fn&, std::stop_token, std::decay_t<Args>&&...>,
                   "bobbin::pool::submit: fn cannot be called with these arguments (as rvalues), with or "
                   "without a leading std::stop_token");
+    static_assert((std::is_nothrow_destructible_v<Fn> && ... && std::is_nothrow_destructible_v<std::decay_t<Args>>),
+                  "bobbin: a task's callable, and everything it captures or is given, must not throw from its "
+                  "destructor");
     using R = typename std::conditional_t<std::is_invocable_v<Fn&, std::stop_token, std::decay_t<Args>&&...>,
                                           std::invoke_result<Fn&, std::stop_token, std::decay_t<Args>&&...>,
                                           std::invoke_result<Fn&, std::decay_t<Args>&&...>>::type;
@@ -480,7 +581,7 @@ class pool final : public pool_base {
     try {
       s = new detail::task_state<R, Fn, std::decay_t<Args>...>(std::forward<F>(fn), std::forward<Args>(args)...);
     } catch (...) {
-      release_place();
+      unreserve();
       throw;
     }
     detail::task t(detail::state_runner{s});
@@ -506,8 +607,12 @@ class pool final : public pool_base {
     s->release();  // and the future's, which was never made: the state goes
   }
 
+  // Whether a submission from the calling thread takes a place in the queue (reserve) and
+  // so must give it back if it fails: only outside threads, only with a capacity.
+  bool takes_a_place() const noexcept { return options_.queue_capacity != 0 && current_worker_of_this() == nullptr; }
+
   admission reserve(bool block) override {
-    if (options_.queue_capacity == 0 || current_worker_of_this() != nullptr) return admission::accepted;
+    if (!takes_a_place()) return admission::accepted;
     std::unique_lock lock(capacity_mutex_);
     while (outside_queued_ >= options_.queue_capacity) {
       if (closed_.load(std::memory_order_relaxed)) return admission::closed;
@@ -520,7 +625,11 @@ class pool final : public pool_base {
     return admission::accepted;
   }
 
-  void unreserve() override { release_place(); }
+  // A worker's submission took no place: giving one back would free a place some outside
+  // task holds, and underflow the count once none is held.
+  void unreserve() override {
+    if (takes_a_place()) release_place();
+  }
 
   void release_place(std::size_t n = 1) {
     if (options_.queue_capacity == 0 || n == 0) return;
@@ -580,7 +689,7 @@ class pool final : public pool_base {
   }
 
   struct thread_binding {
-    const pool* owner = nullptr;
+    const pool_core* owner = nullptr;
     worker* self = nullptr;
   };
   static thread_binding& binding() noexcept {
@@ -596,11 +705,13 @@ class pool final : public pool_base {
     detail::name_this_thread(options_.name, w.idx);
     binding() = {this, &w};
     detail::current_worker() = &w;
+    w.help_floor = detail::help_floor();
     call_hook(options_.on_thread_start, w.idx);
     work<true>(w, nullptr);
     call_hook(options_.on_thread_stop, w.idx);
     detail::current_worker() = nullptr;
     binding() = {};
+    if (orphaned_.load(std::memory_order_acquire)) thread_ends();  // the last step: may delete *this
   }
 
   void call_hook(const std::function<void(std::size_t)>& hook, std::size_t idx) noexcept {
@@ -619,14 +730,20 @@ class pool final : public pool_base {
   // the top). None while shutdown_now() cancels (the slow path cancels), or if the policy
   // keeps no queue per worker. The bookkeeping is run()'s, split in two.
   using taken = detail::worker_hook::taken;
+
+  // The depth rule (see the top and detail/stack_budget.hpp): a wait on w runs any task
+  // while less than half of w's stack is in use, and only tasks deeper than the one it
+  // waits in after that.
+  BOBBIN_ALWAYS_INLINE static std::uint32_t help_min_depth(const worker& w) noexcept {
+    return detail::frame_address() < w.help_floor ? w.depth + 1 : 0;
+  }
+
   BOBBIN_ALWAYS_INLINE taken take_newest(worker& w) {
     if constexpr (requires { queues_.pop_local_in_place(w.idx, std::uint32_t{}); }) {
       static_assert(!counts_running);
       if (cancelling_.load(std::memory_order_relaxed)) return {};
-      const std::uint32_t min_depth = w.help_nesting >= unrestricted_help_levels ? w.depth + 1 : 0;
-      const detail::task::word* s = queues_.pop_local_in_place(w.idx, min_depth);
+      const detail::task::word* s = queues_.pop_local_in_place(w.idx, help_min_depth(w));
       if (s == nullptr) return {};
-      ++w.help_nesting;
       const taken t{s, w.depth};
       task_begins(w, detail::task::depth_of(s));
       return t;
@@ -640,7 +757,6 @@ class pool final : public pool_base {
     if (outcome != detail::task_outcome::ok) [[unlikely]] slot = detail::task_outcome::ok;
     queues_.finished(w.idx);
     task_ends(w, w.running.load(std::memory_order_relaxed) - 1, t.outer_depth);
-    --w.help_nesting;
     count_outcome(w, outcome);
   }
 
@@ -650,16 +766,7 @@ class pool final : public pool_base {
   // the helping loop, where fork-join spends its time, carries no statistics code.
   template <bool Top>
   void work(worker& w, detail::awaitable* a) {
-    // A wait nested deeper than unrestricted_help_levels takes only deeper tasks (see the top).
-    struct nesting {
-      worker& w;
-      bool counted;
-      ~nesting() {
-        if (counted) --w.help_nesting;
-      }
-    } guard{w, a != nullptr};
-    const std::uint32_t min_depth =
-        a != nullptr && ++w.help_nesting > unrestricted_help_levels ? w.depth + 1 : 0;
+    const std::uint32_t min_depth = a != nullptr ? help_min_depth(w) : 0;
     bool searching = false;
     unsigned spins = 0;
     for (;;) {
@@ -692,6 +799,7 @@ class pool final : public pool_base {
           w.busy_since.store(0, std::memory_order_release);
         }
       }
+      if constexpr (Top) stop_if_orphaned();
       if (a == nullptr && stopping_.load(std::memory_order_acquire)) break;
       if (!searching) {
         searching = true;
@@ -916,7 +1024,7 @@ class pool final : public pool_base {
   // Policies that count running tasks (least_busy) must hear of a task's end before its
   // result is published; for the others, finished() is empty and the hook is not set.
   static constexpr bool counts_running = requires { queues_type::counts_running; };
-  static void policy_finished(void* self, std::size_t w) noexcept { static_cast<pool*>(self)->queues_.finished(w); }
+  static void policy_finished(void* self, std::size_t w) noexcept { static_cast<pool_core*>(self)->queues_.finished(w); }
 
   void report_error(std::exception_ptr e) noexcept {
     if (options_.on_error) {
@@ -979,6 +1087,9 @@ class pool final : public pool_base {
       monitor_.join();
     }
     stopped_ = true;
+    // Threads parked in wait_idle() are woken by a worker that goes to sleep; workers that
+    // end because the pool stops skip that, so wake them here (balanced() holds now).
+    wake_idle_waiters();
   }
 
   // The stall monitor's thread (only when stall_after > 0): reports each outermost task
@@ -1011,13 +1122,13 @@ class pool final : public pool_base {
   }
 
   static constexpr unsigned spin_rounds = 128;
-  static constexpr std::uint32_t unrestricted_help_levels = 16;
 
   pool_options options_;
   const std::size_t threads_;
   const bool stall_watch_ = options_.stall_after > std::chrono::nanoseconds::zero();
   const std::chrono::steady_clock::time_point started_at_ = std::chrono::steady_clock::now();
   queues_type queues_;
+  std::atomic<pool_base*> face_;  // the user's pool; nullptr once orphaned
   std::vector<std::unique_ptr<worker>> workers_;
 
   alignas(detail::cache_line) std::atomic<std::uint64_t> external_submitted_{0};
@@ -1048,6 +1159,121 @@ class pool final : public pool_base {
   std::mutex monitor_mutex_;
   std::condition_variable monitor_cv_;
   bool monitor_stop_ = false;  // guarded by monitor_mutex_
+
+  // Orphaning (orphan(), thread_ends()): set once, by the user's pool's destructor on a
+  // worker; from then on the threads end on their own and the last one deletes the core.
+  std::atomic<bool> orphaned_{false};
+  std::atomic<std::size_t> threads_ended_{0};
+
+#if defined(__unix__) || defined(__APPLE__)
+  const pid_t owner_pid_ = ::getpid();  // see forked_away()
+#endif
+};
+
+}  // namespace detail
+
+// A pool of worker threads. The object is a handle on its detail::pool_core: every call
+// goes straight to it. See the top of this file for the contract.
+template <policy Policy>
+class pool final : public pool_base {
+  using core = detail::pool_core<Policy>;
+
+ public:
+  // Throws std::invalid_argument for threads > 65536, std::system_error if a thread cannot
+  // start (then the threads already started are joined first).
+  explicit pool(pool_options options = {}) : core_(std::make_unique<core>(std::move(options), *this)) {}
+
+  pool(const pool&) = delete;
+  pool& operator=(const pool&) = delete;
+
+  // Like shutdown(): every accepted task runs first. On one of the pool's own workers (a
+  // task deletes the pool, or holds the last shared_ptr to it, or calls std::exit() while
+  // the pool is a static) it cannot wait for itself: it stops accepting outside tasks and
+  // returns; the threads finish every accepted task (tasks of the pool may still submit
+  // nested ones) and end, and the last to end frees the pool's state. this_worker::pool()
+  // returns nullptr on them from then on.
+  ~pool() {
+    if (core_->forked_away()) {
+      // A child made by fork() has none of the pool's threads: there is nothing to wait for
+      // or join, and the queued tasks are the parent's. The state is left as it is.
+      (void)core_.release();
+    } else if (core_->on_own_worker()) {
+      core_.release()->orphan();
+    } else {
+      core_->shutdown();
+    }
+  }
+
+  std::size_t size() const noexcept override { return core_->size(); }
+  std::size_t concurrency() const noexcept override { return core_->concurrency(); }
+
+  // Runs fn(args...) on the pool; returns its bobbin::future. If fn takes a std::stop_token
+  // first, it gets one, requested by future::cancel() and shutdown_now(). From outside the
+  // pool, blocks while the queue is at queue_capacity. Throws pool_closed once the pool
+  // refuses work; whatever building the task throws (its copy, std::bad_alloc).
+  template <class F, class... Args>
+    requires(!std::is_same_v<std::decay_t<F>, task_options>)
+  auto submit(F&& fn, Args&&... args) {
+    return core_->submit(task_options{}, std::forward<F>(fn), std::forward<Args>(args)...);
+  }
+  template <class F, class... Args>
+  auto submit(const task_options& o, F&& fn, Args&&... args) {
+    return core_->submit(o, std::forward<F>(fn), std::forward<Args>(args)...);
+  }
+
+  // Like submit(), but returns an empty optional instead of waiting when the queue is
+  // full, leaving fn and args untouched (not moved from).
+  template <class F, class... Args>
+    requires(!std::is_same_v<std::decay_t<F>, task_options>)
+  auto try_submit(F&& fn, Args&&... args) {
+    return core_->try_submit(task_options{}, std::forward<F>(fn), std::forward<Args>(args)...);
+  }
+  template <class F, class... Args>
+  auto try_submit(const task_options& o, F&& fn, Args&&... args) {
+    return core_->try_submit(o, std::forward<F>(fn), std::forward<Args>(args)...);
+  }
+
+  // Runs fn(args...) detached (no future); see pool_base::post and try_post.
+  template <class F, class... Args>
+    requires(!std::is_same_v<std::decay_t<F>, task_options>)
+  void post(F&& fn, Args&&... args) {
+    core_->post(task_options{}, std::forward<F>(fn), std::forward<Args>(args)...);
+  }
+  template <class F, class... Args>
+  void post(const task_options& o, F&& fn, Args&&... args) {
+    core_->post(o, std::forward<F>(fn), std::forward<Args>(args)...);
+  }
+  template <class F, class... Args>
+    requires(!std::is_same_v<std::decay_t<F>, task_options>)
+  bool try_post(F&& fn, Args&&... args) {
+    return core_->try_post(task_options{}, std::forward<F>(fn), std::forward<Args>(args)...);
+  }
+  template <class F, class... Args>
+  bool try_post(const task_options& o, F&& fn, Args&&... args) {
+    return core_->try_post(o, std::forward<F>(fn), std::forward<Args>(args)...);
+  }
+
+  // Blocks until every task accepted before the call has finished; returns at once once
+  // the pool has shut down. std::logic_error on a worker of this pool.
+  void wait_idle() { core_->wait_idle(); }
+  // Stops accepting outside tasks, runs everything queued, joins. Idempotent; any thread
+  // but a worker of this pool (std::logic_error).
+  void shutdown() { core_->shutdown(); }
+  // Stops accepting, cancels what is queued, requests every stop token, waits for running
+  // tasks, joins; returns how many tasks it cancelled.
+  std::size_t shutdown_now() { return core_->shutdown_now(); }
+  // A snapshot; never blocks the workers.
+  pool_stats stats() const { return core_->stats(); }
+
+  // detail::scheduler (task_group, continuations).
+  bool try_schedule(detail::task& t) override { return core_->try_schedule(t); }
+
+ private:
+  admission reserve(bool block) override { return core_->reserve(block); }
+  bool admit(detail::task& t, const task_options& o) override { return core_->admit(t, o); }
+  void unreserve() override { core_->unreserve(); }
+
+  std::unique_ptr<core> core_;
 };
 
 namespace this_worker {
@@ -1058,9 +1284,10 @@ inline std::optional<std::size_t> index() noexcept {
   return std::nullopt;
 }
 
-// The pool the calling thread works for, or nullptr.
+// The pool the calling thread works for, or nullptr (also once that pool was destroyed
+// on one of its own workers, which then finish what it had accepted).
 inline pool_base* pool() noexcept {
-  if (detail::worker_hook* w = detail::current_worker()) return static_cast<pool_base*>(&w->owner());
+  if (detail::worker_hook* w = detail::current_worker()) return static_cast<pool_base&>(w->owner()).user_facing();
   return nullptr;
 }
 

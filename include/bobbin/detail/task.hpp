@@ -64,6 +64,12 @@ class task {
     requires(!std::is_same_v<std::remove_cvref_t<F>, task> && std::is_invocable_v<std::decay_t<F>&>)
   explicit task(F&& f) {
     using Fn = std::decay_t<F>;
+    // A task may be destroyed where nobody can take an exception (a cancelled task in a
+    // queue's destructor, a worker's loop): refuse the callable here, as channels refuse
+    // such messages.
+    static_assert(std::is_nothrow_destructible_v<Fn>,
+                  "bobbin: a task's callable, and everything it captures or is given, must not throw from its "
+                  "destructor");
     if constexpr (stored_inline<Fn>) {
       ::new (static_cast<void*>(raw_.storage)) Fn(std::forward<F>(f));
     } else {
