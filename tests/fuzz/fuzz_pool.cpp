@@ -18,9 +18,17 @@
 //   cancelled, counted as the tasks were; on_error saw each detached task that threw;
 //   shutdown_now() returned at least the tasks it cancelled itself.
 //
-// Input: byte 0 policy and threads, byte 1 queue capacity, priority aging and how the pool
-// ends; then up to 64 operations, each one byte (the operation, by value mod 16) followed by
-// the bytes its task specification needs.
+// Issue 15 added the operations that found its defects: shutdown() from two threads while
+// two others wait_idle() and one posts (every call must return); tasks whose nested
+// post/try_post/submit of a callable whose copy throws must throw that exception and leave a
+// bounded pool's capacity intact (checked at the end: an idle bounded pool accepts try_post);
+// wait_for/wait_until with extreme values (hours::max, +inf, nanoseconds::min, time_point
+// max and min): an endless wait returns ready, a past one returns at once; priorities spread
+// over the whole int range (thousands of distinct levels).
+//
+// Input: byte 0 policy and threads, byte 1 queue capacity, priority aging, how the pool
+// ends, wide priorities and failing nested submissions; then up to 64 operations, each one
+// byte (the operation, by value mod 16) followed by the bytes its task specification needs.
 
 #include <bobbin/future.hpp>
 #include <bobbin/policies.hpp>
@@ -36,7 +44,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <future>
+#include <limits>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <stdexcept>
@@ -59,6 +69,16 @@ void require(bool ok, const char* what) {
 // What a task throws (not a std::exception: the pool must carry any type).
 struct task_error {
   std::size_t idx;
+};
+
+// A callable whose copy throws: a nested post/submit of an lvalue of it fails while the
+// task is built, after a bounded pool took (or, from a worker, did not take) a place.
+struct copy_error {};
+struct throwing_copy {
+  throwing_copy() = default;
+  throwing_copy(const throwing_copy&) { throw copy_error{}; }
+  throwing_copy(throwing_copy&&) noexcept = default;
+  std::size_t operator()() const { return 0; }
 };
 
 enum class kind : std::uint8_t { submitted, posted, group_member };
@@ -119,6 +139,9 @@ class harness {
       }
     };
     destroy_at_end_ = (config & 16) != 0;
+    wide_priorities_ = (config & 32) != 0;
+    bad_children_ = (config & 64) != 0;
+    bounded_ = o.queue_capacity != 0;
     owner_ = std::make_unique<pool_type>(std::move(o));
     p_ = owner_.get();
   }
@@ -142,7 +165,7 @@ class harness {
     r.wants_stop = how != kind::group_member && (s & 4) != 0;
     static constexpr std::array<unsigned, 4> spins{0, 0, 10, 100};
     r.spin_us = spins[(s >> 3) & 3];
-    r.priority = static_cast<int>((s >> 5) & 3) - 1;
+    r.priority = wide_priorities_ ? wide_priority(i, s) : static_cast<int>((s >> 5) & 3) - 1;
     if ((s & 0xe0) == 0xe0) r.calls_wait_idle = true;
     if ((s & 0x80) != 0 && depth < 2) add_children(i, in.next(), in, depth + 1);
     return i;
@@ -169,6 +192,39 @@ class harness {
     children_used_ += direct.size();
   }
 
+  // A priority anywhere in int, distinct for most records (the priority policy must not slow
+  // down or keep memory for every level it has seen): INT_MIN, INT_MAX or a hash of i and s.
+  static int wide_priority(std::size_t i, unsigned s) {
+    if ((s & 0x60) == 0x60) return (i & 1) != 0 ? std::numeric_limits<int>::max() : std::numeric_limits<int>::min();
+    std::uint64_t h = (i + 1) * 0x9e3779b97f4a7c15ull ^ s;
+    h ^= h >> 29;
+    return static_cast<int>(static_cast<std::uint32_t>(h));
+  }
+
+  // With bad_children_, a task first submits a callable whose copy throws, each way: each
+  // must throw copy_error (never pool_closed: a worker's submissions are accepted until the
+  // pool has stopped, and it cannot stop while this task runs).
+  void bad_nested_submissions() {
+    const throwing_copy bad;
+    int thrown = 0;
+    try {
+      p_->post(bad);
+    } catch (const copy_error&) {
+      ++thrown;
+    }
+    try {
+      (void)p_->try_post(bad);
+    } catch (const copy_error&) {
+      ++thrown;
+    }
+    try {
+      (void)p_->submit(bad);
+    } catch (const copy_error&) {
+      ++thrown;
+    }
+    require(thrown == 3, "a nested submission whose copy throws did not throw that exception");
+  }
+
   std::span<const std::size_t> children_of(const record& r) const {
     return std::span(child_lists_.data() + r.first_child, r.child_count);
   }
@@ -178,6 +234,7 @@ class harness {
   std::size_t body(std::size_t i, const std::stop_token* st) {
     record& r = recs_[i];
     require(r.runs.fetch_add(1) == 0, "a task ran twice");
+    if (bad_children_ && (i & 1) == 0) bad_nested_submissions();
     if (r.spin_us != 0) {
       const auto end = std::chrono::steady_clock::now() + std::chrono::microseconds(r.spin_us);
       while (std::chrono::steady_clock::now() < end && !(st != nullptr && st->stop_requested()))
@@ -409,13 +466,7 @@ class harness {
         }
         break;
       case 7:
-        if (!futures_.empty()) {
-          auto& f = futures_[in.next() % futures_.size()].second;
-          const bool was_ready = f.ready();
-          const auto s = f.wait_for(std::chrono::microseconds((op >> 4) & 3));
-          require(!was_ready || s == std::future_status::ready, "wait_for timed out on a ready future");
-          require(s != std::future_status::ready || f.ready(), "wait_for said ready, ready() did not");
-        }
+        if (!futures_.empty()) timed_wait(futures_[in.next() % futures_.size()].second, (op >> 4) & 7);
         break;
       case 8: wait_idle(); break;
       case 9: {  // a parent task from outside
@@ -436,6 +487,10 @@ class harness {
         break;
       case 14: outside_submit(in.next(), in, false, false, true); break;
       default:
+        if ((op & 0x60) == 0x60) {
+          concurrent_end();
+          break;
+        }
         if ((op & 0x10) != 0) {
           std::this_thread::sleep_for(std::chrono::microseconds(20));
         } else {
@@ -443,6 +498,82 @@ class harness {
         }
         break;
     }
+  }
+
+  // wait_for / wait_until with short or extreme values. An endless wait must return ready
+  // (every accepted task finishes or is cancelled: this thread blocks none of them); a wait
+  // whose deadline has passed must return at once, ready or not.
+  void timed_wait(future_type& f, unsigned how) {
+    using namespace std::chrono;
+    const bool was_ready = f.ready();
+    std::future_status s{};
+    bool endless = false;
+    const auto start = steady_clock::now();
+    switch (how) {
+      case 0: case 1: case 2: case 3: s = f.wait_for(microseconds(how)); break;
+      case 4: s = f.wait_for(hours::max()); endless = true; break;
+      case 5: s = f.wait_for(duration<double>(std::numeric_limits<double>::infinity())); endless = true; break;
+      case 6: s = f.wait_for(nanoseconds::min()); break;
+      default:
+        if (was_ready) {
+          s = f.wait_until(time_point<system_clock, hours>::max());
+          endless = true;
+        } else {
+          s = f.wait_until(steady_clock::time_point::min());
+        }
+        break;
+    }
+    require(!was_ready || s == std::future_status::ready, "a timed wait timed out on a ready future");
+    require(s != std::future_status::ready || f.ready(), "a timed wait said ready, ready() did not");
+    require(!endless || s == std::future_status::ready, "an endless timed wait reported a timeout");
+    if (how == 6 || (how == 7 && !was_ready)) {
+      require(steady_clock::now() - start < seconds(10), "a wait whose deadline had passed blocked");
+    }
+  }
+
+  // shutdown() from two threads while two others wait_idle() and one posts: every call
+  // returns (issue 15: wait_idle() could stay parked for good).
+  void concurrent_end() {
+    if (closed_) return;
+    std::atomic<int> done{0};
+    std::vector<std::thread> ts;
+    ts.emplace_back([&] {
+      try {
+        for (int k = 0; k < 50; ++k) {
+          const std::size_t i = make_posted_leaf();
+          if (i == max_records) break;
+          if (post(i, false)) posted_late_.fetch_add(1);
+        }
+      } catch (const bobbin::pool_closed&) {
+      }
+      done.fetch_add(1);
+    });
+    for (int k = 0; k < 2; ++k) ts.emplace_back([&] {
+      p_->wait_idle();
+      done.fetch_add(1);
+    });
+    for (int k = 0; k < 2; ++k) ts.emplace_back([&] {
+      p_->shutdown();
+      done.fetch_add(1);
+    });
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (done.load() < 5) {
+      if (std::chrono::steady_clock::now() > until) fail("shutdown/wait_idle/post from several threads hung");
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    for (auto& t : ts) t.join();
+    outside_accepted_ += posted_late_.load();
+    closed_ = true;
+  }
+
+  // A leaf record to post: made by concurrent_end()'s poster thread while this thread only
+  // waits for it, or by this thread; the lock orders the two.
+  std::size_t make_posted_leaf() {
+    std::lock_guard lock(records_mutex_);
+    if (used_ >= max_records) return max_records;
+    const std::size_t i = used_++;
+    recs_[i].how = kind::posted;
+    return i;
   }
 
   void gather_outside(std::size_t n) {
@@ -483,6 +614,16 @@ class harness {
   // ---- the end -----------------------------------------------------------------------
 
   void finish() {
+    // A bounded pool's capacity survived failed nested submissions: once idle, an outside
+    // try_post finds room.
+    if (bounded_ && !closed_) {
+      p_->wait_idle();
+      const std::size_t i = make_posted_leaf();
+      if (i != max_records) {
+        require(post(i, true), "an idle bounded pool refused try_post: its capacity leaked");
+        ++outside_accepted_;
+      }
+    }
     std::optional<bobbin::pool_stats> s;
     if (destroy_at_end_) {
       owner_.reset();  // the destructor behaves like shutdown(); tasks still use p_ meanwhile
@@ -562,6 +703,11 @@ class harness {
   std::uint64_t outside_accepted_ = 0;
   bool closed_ = false;
   bool destroy_at_end_ = false;
+  bool wide_priorities_ = false;
+  bool bad_children_ = false;
+  bool bounded_ = false;
+  std::mutex records_mutex_;
+  std::atomic<std::uint64_t> posted_late_{0};
 };
 
 template <class Policy>
