@@ -14,6 +14,8 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -247,4 +249,57 @@ TEST_CASE("on_message on subscribers: each handler sees every message in order" 
   for (int i = 0; i < n; ++i) expected[i] = i;
   CHECK(seen_a == expected);
   CHECK(seen_b == expected);
+}
+
+namespace {
+
+// Whether call() throws the std::logic_error of a moved-from handle, naming the class.
+template <class F>
+bool refuses_moved_from(F&& call, const std::string& type) {
+  try {
+    call();
+  } catch (const std::logic_error& e) {
+    const std::string what = e.what();
+    return what.find("moved-from") != std::string::npos && what.find(type) != std::string::npos;
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("a moved-from broadcast channel or receiver is empty: clear errors, no null dereference") {
+  bobbin::broadcast_channel<int> bc;
+  auto sub = bc.subscribe();
+  auto bc2 = std::move(bc);
+  auto sub2 = std::move(sub);
+  const std::string channel_type = "bobbin::broadcast_channel";
+  CHECK(refuses_moved_from([&] { bc.post_message(1); }, channel_type));
+  CHECK(refuses_moved_from([&] { (void)bc.subscribe(); }, channel_type));
+  CHECK_NOTHROW(bc.close());
+  CHECK(bc.closed());
+  CHECK(bc.subscriber_count() == 0);
+  CHECK_FALSE(bc == bc2);
+
+  const std::string receiver_type = "bobbin::broadcast_receiver";
+  CHECK(refuses_moved_from([&] { (void)sub.receive(); }, receiver_type));
+  CHECK(refuses_moved_from([&] { (void)sub.try_receive(); }, receiver_type));
+  CHECK(refuses_moved_from([&] { (void)sub.receive_for(1ms); }, receiver_type));
+  CHECK(refuses_moved_from([&] { (void)sub.receive_until(std::chrono::steady_clock::now()); }, receiver_type));
+  CHECK(refuses_moved_from([&] {
+    for (int m : sub) (void)m;
+  }, receiver_type));
+  test_executor ex;
+  CHECK(refuses_moved_from([&] { sub.on_message([](int) {}, ex); }, receiver_type));
+  CHECK_NOTHROW(sub.close());
+  CHECK(sub.closed());
+  CHECK_FALSE(sub == sub2);
+
+  // Both live on in the handles they were moved to.
+  CHECK(bc2.subscriber_count() == 1);
+  REQUIRE(bc2.post_message(5));
+  CHECK(sub2.try_receive() == 5);
+  bc = bc2;  // assigned to: a handle again
+  sub = sub2;
+  REQUIRE(bc.post_message(6));
+  CHECK(sub.try_receive() == 6);
 }

@@ -599,3 +599,65 @@ TEST_CASE("large messages: an unbounded channel of few-slot segments" * doctest:
   CHECK(intact);
   CHECK(sums[0] + sums[1] == 2ULL * per_producer * (per_producer + 1) / 2);
 }
+
+namespace {
+
+// Whether call() throws the std::logic_error of a moved-from handle, naming the class.
+template <class F>
+bool refuses_moved_from(F&& call, const std::string& type) {
+  try {
+    call();
+  } catch (const std::logic_error& e) {
+    const std::string what = e.what();
+    return what.find("moved-from") != std::string::npos && what.find(type) != std::string::npos;
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("a moved-from channel is empty: clear errors, no null dereference") {
+  for (const bool bounded : {false, true}) {
+    CAPTURE(bounded);
+    bobbin::channel<std::string> a = bounded ? bobbin::channel<std::string>(bobbin::capacity{4})
+                                             : bobbin::channel<std::string>();
+    REQUIRE(a.send("kept"));
+    bobbin::channel<std::string> b(std::move(a));
+    const std::string type = "bobbin::channel";
+    const std::string v = "v";
+    CHECK(refuses_moved_from([&] { a.send(v); }, type));
+    CHECK(refuses_moved_from([&] { a.send(std::string("v")); }, type));
+    CHECK(refuses_moved_from([&] { (void)a.try_send(v); }, type));
+    CHECK(refuses_moved_from([&] { (void)a.try_send(std::string("v")); }, type));
+    CHECK(refuses_moved_from([&] { (void)a.send_for(v, 1ms); }, type));
+    CHECK(refuses_moved_from([&] { (void)a.send_for(std::string("v"), 1ms); }, type));
+    CHECK(refuses_moved_from([&] { (void)a.send_until(v, clock_type::now()); }, type));
+    CHECK(refuses_moved_from([&] { (void)a.receive(); }, type));
+    CHECK(refuses_moved_from([&] { (void)a.try_receive(); }, type));
+    CHECK(refuses_moved_from([&] { (void)a.receive_for(1ms); }, type));
+    CHECK(refuses_moved_from([&] { (void)a.receive_until(clock_type::now()); }, type));
+    CHECK(refuses_moved_from([&] {
+      for (auto& m : a) (void)m;
+    }, type));
+    // The empty handle's answers: nothing to close, closed, nothing queued.
+    CHECK_NOTHROW(a.close());
+    CHECK(a.closed());
+    CHECK(a.size() == 0);
+    CHECK_FALSE(a == b);
+    // The channel itself lives on in b; a can be assigned to and works again.
+    CHECK(b.try_receive() == "kept");
+    CHECK_FALSE(b.closed());
+    a = b;
+    REQUIRE(a.send("again"));
+    CHECK(b.try_receive() == "again");
+    // Moved-from by assignment too; an iterator whose handle is moved from stops with the error.
+    b.send("one");
+    b.send("two");
+    auto it = a.begin();
+    CHECK(*it == "one");
+    bobbin::channel<std::string> c;
+    c = std::move(a);
+    CHECK(refuses_moved_from([&] { ++it; }, type));
+    CHECK(c.try_receive() == "two");
+  }
+}

@@ -364,3 +364,48 @@ TEST_CASE("on_message with a bobbin::pool as the executor" * doctest::timeout(60
   CHECK(seen == expected);
   port1.close();
 }
+
+namespace {
+
+// Whether call() throws the std::logic_error of a moved-from handle, naming the class.
+template <class F>
+bool refuses_moved_from(F&& call, const std::string& type) {
+  try {
+    call();
+  } catch (const std::logic_error& e) {
+    const std::string what = e.what();
+    return what.find("moved-from") != std::string::npos && what.find(type) != std::string::npos;
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("a moved-from port is empty: clear errors, no null dereference") {
+  auto channel = bobbin::make_message_channel<std::string, int>();
+  auto& port1 = channel.port1;  // not a structured binding: lambdas below capture it
+  auto& port2 = channel.port2;
+  auto moved = std::move(port1);
+  const std::string type = "bobbin::message_port";
+  const std::string v = "v";
+  CHECK(refuses_moved_from([&] { port1.post_message(v); }, type));
+  CHECK(refuses_moved_from([&] { port1.post_message(std::string("v")); }, type));
+  CHECK(refuses_moved_from([&] { (void)port1.receive(); }, type));
+  CHECK(refuses_moved_from([&] { (void)port1.try_receive(); }, type));
+  CHECK(refuses_moved_from([&] { (void)port1.receive_for(1ms); }, type));
+  CHECK(refuses_moved_from([&] { (void)port1.receive_until(std::chrono::steady_clock::now()); }, type));
+  CHECK(refuses_moved_from([&] {
+    for (int m : port1) (void)m;
+  }, type));
+  test_executor ex(1);
+  CHECK(refuses_moved_from([&] { port1.on_message([](int) {}, ex); }, type));
+  CHECK_NOTHROW(port1.close());  // nothing to close: the port lives on in `moved`
+  CHECK(port1.closed());
+  CHECK_FALSE(port1 == moved);
+  CHECK_FALSE(moved.closed());
+  REQUIRE(moved.post_message("hello"));
+  CHECK(port2.try_receive() == "hello");
+  port1 = moved;  // assigned to: a handle again
+  REQUIRE(port2.post_message(3));
+  CHECK(port1.try_receive() == 3);
+}

@@ -5,13 +5,20 @@
 #include <bobbin/pool.hpp>
 #include <bobbin/task_group.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <climits>
+#include <cstdint>
+#include <future>
 #include <latch>
+#include <limits>
 #include <memory>
+#include <mutex>
 #include <numeric>
 #include <stdexcept>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace {
@@ -247,4 +254,253 @@ TEST_CASE("task_group: a wait runs its worker's newest tasks itself, a throwing 
   CHECK(s.failed == 1);
   CHECK(s.completed == 2);  // the submitted task and the member
   CHECK(p.submit([] { return 5; }).get() == 5);
+}
+
+TEST_CASE("task_group: destroyed on another thread, the destructor waits for every member" *
+          doctest::timeout(60)) {
+  bobbin::pool<> p({.threads = 2});
+  for (int round = 0; round < 3; ++round) {
+    std::atomic<int> finished{0};
+    auto g = std::make_unique<bobbin::task_group>(p);
+    for (int i = 0; i < 8; ++i) {
+      g->run([&finished] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        finished.fetch_add(1);
+      });
+    }
+    int seen = -1;  // the other thread's, read after its join
+    std::thread other([&seen, &finished, g = std::move(g)]() mutable {
+      g.reset();  // not the creator: it must wait all the same, not free the group under them
+      seen = finished.load();
+    });
+    other.join();
+    CHECK(seen == 8);
+  }
+}
+
+TEST_CASE("task_group: handed out of the task that made it, unwaited; members still run on its thread" *
+          doctest::timeout(120)) {
+  // The creator is a pool worker that returns without waiting: it then runs the group's
+  // members itself (they are in its own queue), and those add more, while the main thread
+  // destroys the group. The count must be exact on both sides (TSan: no race on it).
+  for (std::size_t threads : {1u, 2u}) {
+    CAPTURE(threads);
+    bobbin::pool<> p({.threads = threads});
+    for (int round = 0; round < 20; ++round) {
+      auto counter = std::make_shared<std::atomic<int>>(0);
+      auto made = p.submit([&p, counter] {
+        auto g = std::make_unique<bobbin::task_group>(p);
+        bobbin::task_group* raw = g.get();
+        for (int i = 0; i < 16; ++i) {
+          raw->run([raw, counter] {
+            raw->run([counter] { counter->fetch_add(1); });  // spawned by a member
+            counter->fetch_add(1);
+          });
+        }
+        return g;
+      });
+      auto g = made.get();
+      g.reset();
+      CHECK(counter->load() == 32);
+    }
+  }
+}
+
+TEST_CASE("task_group: destroyed by another task on a one-thread pool, which runs what is left" *
+          doctest::timeout(60)) {
+  // The destroying task is on the only worker, and the group's members are queued behind it
+  // on that worker: the destructor must run them (helping), not sleep, nor return early.
+  bobbin::pool<> p({.threads = 1});
+  for (int round = 0; round < 5; ++round) {
+    std::atomic<int> finished{0};
+    auto owned = std::make_unique<bobbin::task_group>(p);
+    bobbin::task_group* g = owned.get();
+    std::unique_ptr<bobbin::task_group> slot;
+    std::latch handed(1);
+    std::promise<int> seen;
+    g->run([&] {
+      handed.wait();  // main has put the group in `slot`
+      for (int i = 0; i < 10; ++i) g->run([&finished] { finished.fetch_add(1); });
+      p.post([&] {
+        slot.reset();
+        seen.set_value(finished.load());
+      });
+    });
+    slot = std::move(owned);
+    handed.count_down();
+    CHECK(seen.get_future().get() == 10);
+  }
+}
+
+namespace {
+
+// Every index of [first, last) exactly once, for several grains: exhaustive for small types.
+template <class I>
+void check_every_index_once(bobbin::pool<>& p, I first, I last) {
+  const auto n = static_cast<std::size_t>(static_cast<long long>(last) - static_cast<long long>(first));
+  for (std::size_t grain : {0u, 1u, 3u, 200u, 100'000u}) {
+    CAPTURE(grain);
+    std::vector<std::atomic<int>> hits(n);
+    bobbin::parallel_for(
+        p, first, last,
+        [&](I i) { hits[static_cast<std::size_t>(static_cast<long long>(i) - static_cast<long long>(first))].fetch_add(1); },
+        grain);
+    std::size_t wrong = 0;
+    for (auto& h : hits) wrong += h.load() != 1;
+    CHECK(wrong == 0);
+    // The same split through parallel_reduce: the sum of the indices, and their count.
+    const long long sum = bobbin::parallel_reduce(
+        p, first, last, 0LL, [](I i) { return static_cast<long long>(i); }, std::plus<>{}, grain);
+    long long expected = 0;
+    for (long long i = first; i < static_cast<long long>(last); ++i) expected += i;
+    CHECK(sum == expected);
+  }
+}
+
+// The pieces a split makes, without visiting every index of a huge range: the callable
+// throws at the first index of its piece, so each piece calls it exactly once (with its
+// first index) and the other pieces still run. Returns the pieces' first indices, sorted.
+template <class I>
+std::vector<I> piece_starts_for(bobbin::pool<>& p, I first, I last, std::size_t grain) {
+  std::mutex m;
+  std::vector<I> starts;
+  bool threw = false;
+  try {
+    bobbin::parallel_for(
+        p, first, last,
+        [&](I i) {
+          {
+            std::lock_guard lock(m);
+            starts.push_back(i);
+          }
+          throw std::runtime_error("piece");
+        },
+        grain);
+  } catch (const std::runtime_error&) {
+    threw = true;
+  }
+  CHECK(threw);
+  std::sort(starts.begin(), starts.end());
+  return starts;
+}
+
+template <class I>
+std::vector<I> reduce_piece_starts_for(bobbin::pool<>& p, I first, I last, std::size_t grain) {
+  std::mutex m;
+  std::vector<I> starts;
+  bool threw = false;
+  try {
+    (void)bobbin::parallel_reduce(
+        p, first, last, 0,
+        [&](I i) -> int {
+          {
+            std::lock_guard lock(m);
+            starts.push_back(i);
+          }
+          throw std::runtime_error("piece");
+        },
+        std::plus<>{}, grain);
+  } catch (const std::runtime_error&) {
+    threw = true;
+  }
+  CHECK(threw);
+  std::sort(starts.begin(), starts.end());
+  return starts;
+}
+
+// The pieces tile [first, last): the first starts at `first`, none is empty or longer than
+// grain, and there are at most twice as many as the fewest possible.
+template <class I>
+void check_tiling(const std::vector<I>& starts, I first, I last, std::size_t grain) {
+  using U = std::make_unsigned_t<std::common_type_t<I, int>>;
+  const auto length = [](I a, I b) { return static_cast<std::uint64_t>(static_cast<U>(static_cast<U>(b) - static_cast<U>(a))); };
+  REQUIRE_FALSE(starts.empty());
+  CHECK(starts.front() == first);
+  bool fits = true;
+  for (std::size_t k = 0; k < starts.size(); ++k) {
+    const I end = k + 1 < starts.size() ? starts[k + 1] : last;
+    const std::uint64_t len = length(starts[k], end);
+    fits = fits && len >= 1 && len <= grain;
+  }
+  CHECK(fits);
+  const std::uint64_t n = length(first, last);
+  const std::uint64_t fewest = n / grain + (n % grain != 0 ? 1 : 0);
+  CHECK(starts.size() >= fewest);
+  CHECK(starts.size() <= 2 * fewest);
+}
+
+}  // namespace
+
+TEST_CASE("parallel_for/parallel_reduce: small types, every index of the full range exactly once" *
+          doctest::timeout(300)) {
+  bobbin::pool<> p({.threads = 2});
+  check_every_index_once<std::int8_t>(p, INT8_MIN, INT8_MAX);
+  check_every_index_once<std::uint8_t>(p, 0, UINT8_MAX);
+  check_every_index_once<std::int16_t>(p, INT16_MIN, INT16_MAX);
+  check_every_index_once<std::uint16_t>(p, 0, UINT16_MAX);
+  check_every_index_once<char>(p, std::numeric_limits<char>::min(), std::numeric_limits<char>::max());
+  check_every_index_once<int>(p, -5, 5);
+}
+
+TEST_CASE("parallel_for: int ranges wider than INT_MAX split into O(range/grain) pieces" * doctest::timeout(60)) {
+  bobbin::pool<> p({.threads = 2});
+  constexpr std::size_t g28 = std::size_t{1} << 28;
+  check_tiling(piece_starts_for<int>(p, -1'100'000'000, 1'100'000'000, g28), -1'100'000'000, 1'100'000'000, g28);
+  check_tiling(piece_starts_for<int>(p, INT_MIN, INT_MAX, g28), INT_MIN, INT_MAX, g28);
+  check_tiling(piece_starts_for<unsigned>(p, 0u, UINT_MAX, g28), 0u, UINT_MAX, g28);
+  check_tiling(piece_starts_for<std::int8_t>(p, INT8_MIN, INT8_MAX, 16), std::int8_t{INT8_MIN}, std::int8_t{INT8_MAX}, 16);
+}
+
+TEST_CASE("parallel_for: full 64-bit ranges split into O(range/grain) pieces" * doctest::timeout(60)) {
+  bobbin::pool<> p({.threads = 2});
+  constexpr std::size_t g60 = std::size_t{1} << 60;
+  check_tiling(piece_starts_for<std::uint64_t>(p, 0, UINT64_MAX, g60), std::uint64_t{0}, UINT64_MAX, g60);
+  CHECK(piece_starts_for<std::uint64_t>(p, 0, UINT64_MAX, SIZE_MAX).size() == 1);  // one piece
+  check_tiling(piece_starts_for<std::int64_t>(p, INT64_MIN, INT64_MAX, g60), INT64_MIN, INT64_MAX, g60);
+}
+
+TEST_CASE("parallel_reduce: wide ranges make pieces of exactly grain, each mapped once" * doctest::timeout(60)) {
+  bobbin::pool<> p({.threads = 2});
+  // The pieces start at first + k * grain, k = 0, 1, ...
+  const auto exact = [](auto starts, auto first, std::uint64_t grain) {
+    bool right = !starts.empty();
+    for (std::size_t k = 0; k < starts.size(); ++k) {
+      right = right && starts[k] == static_cast<decltype(first)>(static_cast<std::uint64_t>(first) + k * grain);
+    }
+    return right;
+  };
+  constexpr std::size_t g28 = std::size_t{1} << 28;
+  constexpr std::size_t g60 = std::size_t{1} << 60;
+  const auto r3 = reduce_piece_starts_for<std::uint64_t>(p, 0, UINT64_MAX, std::size_t{1} << 62);
+  CHECK(r3.size() == 4);
+  CHECK(exact(r3, std::uint64_t{0}, std::uint64_t{1} << 62));
+  const auto r1 = reduce_piece_starts_for<int>(p, -1'100'000'000, 1'100'000'000, g28);
+  CHECK(r1.size() == 9);  // 2.2e9 / 2^28 = 8.2
+  CHECK(exact(r1, -1'100'000'000, g28));
+  const auto r2 = reduce_piece_starts_for<int>(p, INT_MIN, INT_MAX, g28);
+  CHECK(r2.size() == 16);
+  CHECK(exact(r2, INT_MIN, g28));
+  const auto r4 = reduce_piece_starts_for<std::int64_t>(p, INT64_MIN, INT64_MAX, g60);
+  CHECK(r4.size() == 16);
+  CHECK(exact(r4, INT64_MIN, g60));
+  // The default grain over a huge range: about 8 pieces per thread, not one per index.
+  const auto r5 = reduce_piece_starts_for<std::int64_t>(p, INT64_MIN, INT64_MAX, 0);
+  CHECK(r5.size() >= 8);
+  CHECK(r5.size() <= 8 * p.size() + 1);
+}
+
+TEST_CASE("parallel_for/parallel_reduce: empty and reversed ranges do nothing; grain 0 is automatic") {
+  bobbin::pool<> p({.threads = 2});
+  int calls = 0;
+  bobbin::parallel_for(p, INT_MAX, INT_MIN, [&](int) { ++calls; });
+  bobbin::parallel_for(p, UINT64_MAX, std::uint64_t{0}, [&](std::uint64_t) { ++calls; });
+  bobbin::parallel_for(p, std::int8_t{3}, std::int8_t{3}, [&](std::int8_t) { ++calls; });
+  CHECK(calls == 0);
+  CHECK(bobbin::parallel_reduce(p, INT_MAX, INT_MIN, 7L, [](int) { return 1L; }, std::plus<>{}) == 7);
+  CHECK(bobbin::parallel_reduce(p, 10u, 2u, 7L, [](unsigned) { return 1L; }, std::plus<>{}, 1) == 7);
+  // Grain 0 (the default): about 8 pieces per thread.
+  const auto starts = piece_starts_for<int>(p, 0, 1 << 20, 0);
+  CHECK(starts.size() >= 8);
+  CHECK(starts.size() <= 4 * 8 * p.size());
+  CHECK(bobbin::parallel_reduce(p, 0, 1000, 0L, [](int i) { return long{i}; }, std::plus<>{}, 0) == 499'500);
 }

@@ -590,3 +590,174 @@ TEST_CASE("move-only messages and worker_data" * doctest::timeout(60)) {
   w.terminate();
   CHECK(w.join() == 0);
 }
+
+TEST_CASE("supervisor: join() and successor() from the supervised worker, its handlers or dispatcher are refused" *
+          doctest::timeout(60)) {
+  using ctx_t = bobbin::worker_context<int, int>;
+  using sup_t = bobbin::supervisor<int, int>;
+  std::atomic<sup_t*> sp{nullptr};
+  std::atomic<int> refused_in_function{0};
+  std::atomic<int> refused_in_dispatcher{0};
+  std::atomic<int> refused_in_exit{0};
+  const auto refuses = [](auto&& call) {
+    try {
+      call();
+    } catch (const std::logic_error&) {
+      return true;
+    }
+    return false;
+  };
+  sup_t s(
+      [&](ctx_t& ctx) -> int {
+        if (!ctx.parent_port().receive_for(patience)) return 3;  // sp is set once this arrives
+        sup_t& self = *sp.load();
+        refused_in_function += refuses([&] { self.join(); });
+        refused_in_function += refuses([&] { (void)self.successor(self.current()); });
+        ctx.parent_port().post_message(1);  // for the dispatcher
+        return 0;
+      },
+      {}, {.max_restarts = 0});
+  sp = &s;
+  auto w = s.current();
+  w->on_message([&](int) {
+    refused_in_dispatcher += refuses([&] { s.join(); });
+    refused_in_dispatcher += refuses([&] { (void)s.successor(w); });
+  });
+  w->on_exit([&](int) { refused_in_exit += refuses([&] { s.join(); }); });
+  REQUIRE(w->post_message(0));
+  CHECK(s.join() == 0);
+  CHECK(refused_in_function == 2);
+  CHECK(refused_in_dispatcher == 2);
+  CHECK(refused_in_exit == 1);
+  CHECK(s.successor(w) == nullptr);  // from the owner, after the end: no wait, no refusal
+}
+
+TEST_CASE("supervisor: successor() and join() from an on_restart hook are refused" * doctest::timeout(60)) {
+  using ctx_t = bobbin::worker_context<int, int>;
+  using sup_t = bobbin::supervisor<int, int>;
+  sup_t s(
+      [](ctx_t& ctx) -> int {
+        for (int n : ctx.parent_port()) {
+          if (n < 0) return 2;
+        }
+        return 0;
+      },
+      {}, {.max_restarts = 1});
+  const auto first = s.current();
+  int refused = 0;  // the monitor's, read after successor() below
+  s.on_restart([&](bobbin::worker<int, int>&, const bobbin::restart_info&) {
+    try {
+      (void)s.successor(first);  // the monitor announces the successor only after the hooks
+    } catch (const std::logic_error&) {
+      ++refused;
+    }
+    try {
+      s.join();
+    } catch (const std::logic_error&) {
+      ++refused;
+    }
+  });
+  REQUIRE(first->post_message(-1));
+  const auto second = s.successor(first);
+  REQUIRE(second != nullptr);
+  CHECK(refused == 2);
+  s.stop();
+  CHECK(s.join() == 0);
+}
+
+TEST_CASE("supervisor: destroyed from its own worker's function neither hangs nor aborts" * doctest::timeout(60)) {
+  using ctx_t = bobbin::worker_context<int, int>;
+  using sup_t = bobbin::supervisor<int, int>;
+  auto holder = std::make_shared<std::shared_ptr<sup_t>>();
+  std::atomic<bool> destroyed{false};
+  std::atomic<bool> stop_seen{false};
+  *holder = std::make_shared<sup_t>(
+      [holder, &destroyed, &stop_seen](ctx_t& ctx) -> int {
+        if (!ctx.parent_port().receive_for(patience)) return 3;
+        holder->reset();  // the last owner: the destructor runs on this worker's thread
+        destroyed = true;
+        stop_seen = ctx.stop_token().stop_requested();
+        return 5;  // a failure, but the supervision was stopped: no restart
+      },
+      bobbin::worker_options<>{}, bobbin::supervisor_options{.max_restarts = 3});
+  std::weak_ptr<bobbin::worker<int, int>> watch = (*holder)->current();
+  REQUIRE(watch.lock()->post_message(0));
+  REQUIRE(eventually([&] { return destroyed.load(); }));
+  CHECK(stop_seen);
+  // The detached monitor joins the worker, ends, and lets the state (and the worker) go.
+  CHECK(eventually([&] { return watch.expired(); }));
+  std::this_thread::sleep_for(10ms);  // let the detached monitor finish its last steps
+  holder.reset();
+}
+
+TEST_CASE("supervisor: destroyed from an on_restart hook neither hangs nor aborts" * doctest::timeout(60)) {
+  using ctx_t = bobbin::worker_context<int, int>;
+  using sup_t = bobbin::supervisor<int, int>;
+  std::shared_ptr<sup_t> holder = std::make_shared<sup_t>(
+      [](ctx_t& ctx) -> int {
+        for (int n : ctx.parent_port()) {
+          if (n < 0) return 2;
+        }
+        return 0;
+      },
+      bobbin::worker_options<>{}, bobbin::supervisor_options{.max_restarts = 3});
+  std::weak_ptr<bobbin::worker<int, int>> fresh_watch;  // the monitor's, read after `destroyed`
+  std::atomic<bool> destroyed{false};
+  holder->on_restart([&](bobbin::worker<int, int>&, const bobbin::restart_info&) {
+    fresh_watch = holder->current();
+    holder.reset();  // the destructor runs on the monitor thread
+    destroyed = true;
+  });
+  std::weak_ptr<bobbin::worker<int, int>> first = holder->current();
+  REQUIRE(first.lock()->post_message(-1));
+  REQUIRE(eventually([&] { return destroyed.load(); }));
+  CHECK(eventually([&] { return fresh_watch.expired() && first.expired(); }));
+  std::this_thread::sleep_for(10ms);  // let the detached monitor finish its last steps
+}
+
+namespace {
+
+// Whether call() throws the std::logic_error of a moved-from handle, naming the class.
+template <class F>
+bool refuses_moved_from(F&& call, const std::string& type) {
+  try {
+    call();
+  } catch (const std::logic_error& e) {
+    const std::string what = e.what();
+    return what.find("moved-from") != std::string::npos && what.find(type) != std::string::npos;
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("a moved-from worker is empty: clear errors, no null dereference" * doctest::timeout(60)) {
+  bobbin::worker<int> a([](bobbin::worker_context<int>& ctx) {
+    while (ctx.parent_port().receive()) {
+    }
+    return 6;
+  });
+  bobbin::worker<int> b(std::move(a));
+  const std::string type = "bobbin::worker";
+  CHECK(refuses_moved_from([&] { a.post_message(1); }, type));
+  CHECK(refuses_moved_from([&] { const int v = 1; a.post_message(v); }, type));
+  CHECK(refuses_moved_from([&] { (void)a.receive(); }, type));
+  CHECK(refuses_moved_from([&] { (void)a.try_receive(); }, type));
+  CHECK(refuses_moved_from([&] { (void)a.receive_for(1ms); }, type));
+  CHECK(refuses_moved_from([&] { (void)a.receive_until(std::chrono::steady_clock::now()); }, type));
+  CHECK(refuses_moved_from([&] { a.on_online([] {}); }, type));
+  CHECK(refuses_moved_from([&] { a.on_error([](std::exception_ptr) {}); }, type));
+  CHECK(refuses_moved_from([&] { a.on_exit([](int) {}); }, type));
+  CHECK(refuses_moved_from([&] { a.on_message([](int) {}); }, type));
+  bobbin::pool<> p({.threads = 1});
+  CHECK(refuses_moved_from([&] { a.on_message([](int) {}, p); }, type));
+  CHECK(refuses_moved_from([&] { (void)a.join(); }, type));
+  CHECK_NOTHROW(a.terminate());
+  CHECK(a.thread_id() == 0);
+  CHECK(a.name().empty());
+  // It can be assigned to, and then works.
+  a = bobbin::worker<int>([](bobbin::worker_context<int>&) { return 7; });
+  CHECK(a.join() == 7);
+  b.terminate();
+  CHECK(b.join() == 6);
+}

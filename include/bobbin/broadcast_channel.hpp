@@ -8,7 +8,9 @@
 //   for (auto&& e : sub) { ... }        // until bc is closed (and sub drained)
 //
 // Channel and receivers are handles: copies share state, and every member may be called
-// from any thread.
+// from any thread. A moved-from handle is empty: close() does nothing, closed() is true and
+// subscriber_count() 0, it can be assigned to and destroyed; every other member throws
+// std::logic_error ("moved-from").
 //
 // Semantics:
 // - A receiver gets the messages posted after subscribe() returned, in order; all
@@ -25,8 +27,10 @@
 //   Every receiver with a handler that has the message is scheduled; if an executor's post
 //   throws, that receiver's message stays queued for the next post (as for a port) and the
 //   first such exception propagates.
-// - A receiver's on_message(handler, executor) works as a message port's (see
-//   message_port.hpp).
+// - A receiver's on_message(handler, executor) works as a message port's, executor
+//   lifetime included (see message_port.hpp): the executor is posted to by every
+//   post_message and close() of the channel, and by the receiver's close(), until the
+//   receiver is closed and its last drain has run.
 
 #include <chrono>
 #include <concepts>
@@ -35,9 +39,11 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <utility>
 #include <vector>
 
+#include "detail/config.hpp"
 #include "detail/executor.hpp"
 #include "detail/mailbox.hpp"
 #include "detail/queue_slot.hpp"
@@ -58,7 +64,8 @@ class broadcast_receiver {
   using value_type = T;
   using iterator = detail::receive_iterator<broadcast_receiver, T>;
 
-  // Blocks until a message arrives; nullopt once closed and drained.
+  // Blocks until a message arrives; nullopt once closed and drained. Blocks the calling
+  // thread (see channel::receive about pool tasks).
   std::optional<T> receive() { return box().core().receive(); }
   std::optional<T> try_receive() { return box().core().try_receive(); }
   template <class Rep, class Period>
@@ -77,9 +84,12 @@ class broadcast_receiver {
     box().set_handler(std::forward<F>(handler), executor);
   }
 
-  // Unsubscribes: nothing more arrives; what is queued can still be received.
-  void close() { box().close(); }
-  bool closed() const noexcept { return sub_->box->core().closed(); }
+  // Unsubscribes: nothing more arrives; what is queued can still be received. Does nothing
+  // on a moved-from handle.
+  void close() {
+    if (sub_) sub_->box->close();
+  }
+  bool closed() const noexcept { return !sub_ || sub_->box->core().closed(); }
 
   iterator begin() { return iterator(*this); }
   std::default_sentinel_t end() const noexcept { return {}; }
@@ -107,7 +117,13 @@ class broadcast_receiver {
   };
 
   explicit broadcast_receiver(std::shared_ptr<subscription> s) : sub_(std::move(s)) {}
-  detail::mailbox<T>& box() const noexcept { return *sub_->box; }
+  detail::mailbox<T>& box() const {
+    if (!sub_) [[unlikely]] moved_from();
+    return *sub_->box;
+  }
+  [[noreturn]] BOBBIN_NOINLINE static void moved_from() {
+    throw std::logic_error("bobbin::broadcast_receiver: use of a moved-from handle");
+  }
 
   std::shared_ptr<subscription> sub_;
 };
@@ -122,29 +138,31 @@ class broadcast_channel {
 
   // A new receiver that gets every message posted from now on.
   receiver subscribe() {
+    state& st = shared();
     auto sub = std::make_shared<typename receiver::subscription>();
-    std::lock_guard lock(state_->mutex);
-    if (state_->closed) {
+    std::lock_guard lock(st.mutex);
+    if (st.closed) {
       sub->box->close();
     } else {
-      state_->subscribers.push_back(sub);
+      st.subscribers.push_back(sub);
     }
     return receiver(std::move(sub));
   }
 
   // Copies v to every current receiver; false if the channel is closed.
   bool post_message(const T& v) {
+    state& st = shared();
     std::vector<std::shared_ptr<detail::mailbox<T>>> with_handler;  // to schedule after unlocking
     // A receiver that took the message but could not be added to with_handler (no memory):
     // it is scheduled all the same. At most one: the first error ends the loop.
     std::shared_ptr<typename receiver::subscription> unlisted;
     std::exception_ptr error;
     {
-      std::lock_guard lock(state_->mutex);
-      if (state_->closed) return false;
+      std::lock_guard lock(st.mutex);
+      if (st.closed) return false;
       bool dropped = false;
       try {
-        for (const auto& weak : state_->subscribers) {
+        for (const auto& weak : st.subscribers) {
           auto sub = weak.lock();
           if (!sub) {
             dropped = true;
@@ -159,7 +177,7 @@ class broadcast_channel {
       } catch (...) {
         error = std::current_exception();
       }
-      if (dropped) std::erase_if(state_->subscribers, [](const auto& w) { return w.expired(); });
+      if (dropped) std::erase_if(st.subscribers, [](const auto& w) { return w.expired(); });
     }
     // Outside the lock: an executor may run the handler inline, and it may post here. Every
     // receiver is scheduled even if scheduling another throws (then its message stays
@@ -177,16 +195,20 @@ class broadcast_channel {
     return true;
   }
 
-  // Ends every receiver once it has drained; idempotent.
-  void close() { state_->close(); }
+  // Ends every receiver once it has drained; idempotent. Does nothing on a moved-from handle.
+  void close() {
+    if (state_) state_->close();
+  }
   bool closed() const {
+    if (!state_) return true;
     std::lock_guard lock(state_->mutex);
     return state_->closed;
   }
 
   // How many receivers are subscribed: a snapshot (dropped ones may still count until the
-  // next post).
+  // next post). 0 for a moved-from handle.
   std::size_t subscriber_count() const {
+    if (!state_) return 0;
     std::lock_guard lock(state_->mutex);
     return state_->subscribers.size();
   }
@@ -232,6 +254,14 @@ class broadcast_channel {
       if (error) std::rethrow_exception(error);
     }
   };
+
+  state& shared() const {
+    if (!state_) [[unlikely]] moved_from();
+    return *state_;
+  }
+  [[noreturn]] BOBBIN_NOINLINE static void moved_from() {
+    throw std::logic_error("bobbin::broadcast_channel: use of a moved-from handle");
+  }
 
   std::shared_ptr<state> state_;
 };

@@ -13,8 +13,9 @@
 //
 // Every member may be called from any thread at the same time, on any copy: copies are
 // handles to one channel (shared state), and the channel lives until its last handle goes;
-// messages still queued then are destroyed. A moved-from handle may only be assigned to
-// or destroyed.
+// messages still queued then are destroyed. A moved-from handle is empty: close() does
+// nothing, closed() is true and size() 0, it can be assigned to and destroyed; every other
+// member throws std::logic_error ("moved-from"). That check is one well-predicted branch.
 //
 // Semantics:
 // - Closing never loses an accepted message: receivers drain what was sent before close,
@@ -42,6 +43,7 @@
 #include <utility>
 
 #include "detail/channel_core.hpp"
+#include "detail/config.hpp"
 #include "detail/queue_slot.hpp"
 #include "detail/receive_iterator.hpp"
 #include "detail/wait_gate.hpp"
@@ -72,17 +74,17 @@ class channel {
   bool send(const T& v)
     requires std::copy_constructible<T>
   {
-    return core_->send(v) == detail::push_status::ok;
+    return core().send(v) == detail::push_status::ok;
   }
-  bool send(T&& v) { return core_->send(std::move(v)) == detail::push_status::ok; }
+  bool send(T&& v) { return core().send(std::move(v)) == detail::push_status::ok; }
 
   // Never blocks. v is moved from (or copied) only when the answer is ok.
   send_status try_send(const T& v)
     requires std::copy_constructible<T>
   {
-    return status(core_->try_send(v));
+    return status(core().try_send(v));
   }
-  send_status try_send(T&& v) { return status(core_->try_send(std::move(v))); }
+  send_status try_send(T&& v) { return status(core().try_send(std::move(v))); }
 
   // As send, but gives up after d or at t: then full (and v is left as it was).
   template <class Rep, class Period>
@@ -97,40 +99,48 @@ class channel {
   }
   template <class Clock, class Duration>
   send_status send_until(T&& v, const std::chrono::time_point<Clock, Duration>& t) {
-    return status(core_->send_until(std::move(v), t));
+    return status(core().send_until(std::move(v), t));
   }
   template <class Clock, class Duration>
   send_status send_until(const T& v, const std::chrono::time_point<Clock, Duration>& t)
     requires std::copy_constructible<T>
   {
-    return status(core_->send_until(v, t));
+    return status(core().send_until(v, t));
   }
 
   // Blocks until a message arrives; nullopt once the channel is closed and drained.
-  std::optional<T> receive() { return core_->receive(); }
+  // It blocks the calling thread, also on a pool: a receive() inside a pool task holds that
+  // worker until a message comes, and if the sender is a task queued behind it on the same
+  // pool (always so on a one-thread pool, or once every worker is blocked like this), it
+  // never comes: a deadlock. Inside pool tasks, use try_receive() or a timed receive, or a
+  // port's on_message (an awaitable async_receive that suspends instead is planned).
+  std::optional<T> receive() { return core().receive(); }
 
   // Never blocks; nullopt if nothing is ready right now (or closed and drained). A message
   // whose send is still copying it in is not ready yet.
-  std::optional<T> try_receive() { return core_->try_receive(); }
+  std::optional<T> try_receive() { return core().try_receive(); }
 
   // As receive, but gives up after d or at t (then nullopt); never returns nullopt before
   // that unless the channel is closed and drained.
   template <class Rep, class Period>
   std::optional<T> receive_for(const std::chrono::duration<Rep, Period>& d) {
-    return core_->receive_until(detail::deadline_after(d));
+    return core().receive_until(detail::deadline_after(d));
   }
   template <class Clock, class Duration>
   std::optional<T> receive_until(const std::chrono::time_point<Clock, Duration>& t) {
-    return core_->receive_until(t);
+    return core().receive_until(t);
   }
 
-  // No more sends; receivers drain what is queued. Idempotent.
-  void close() noexcept { core_->close(); }
-  bool closed() const noexcept { return core_->closed(); }
+  // No more sends; receivers drain what is queued. Idempotent. (A moved-from handle: nothing
+  // to close, and closed() is true.)
+  void close() noexcept {
+    if (core_) core_->close();
+  }
+  bool closed() const noexcept { return !core_ || core_->closed(); }
 
   // How many messages are queued: a snapshot that may be stale as soon as it returns (it
-  // counts sends in progress too). Never more than the capacity.
-  std::size_t size() const noexcept { return core_->size(); }
+  // counts sends in progress too). Never more than the capacity. 0 for a moved-from handle.
+  std::size_t size() const noexcept { return core_ ? core_->size() : 0; }
 
   // for (auto&& v : ch): receives until closed and drained.
   iterator begin() { return iterator(*this); }
@@ -140,6 +150,14 @@ class channel {
   friend bool operator==(const channel& a, const channel& b) noexcept { return a.core_ == b.core_; }
 
  private:
+  detail::channel_core<T>& core() const {
+    if (!core_) [[unlikely]] moved_from();
+    return *core_;
+  }
+  [[noreturn]] BOBBIN_NOINLINE static void moved_from() {
+    throw std::logic_error("bobbin::channel: use of a moved-from handle");
+  }
+
   static std::shared_ptr<detail::channel_core<T>> make_bounded(std::size_t n) {
     if (n == 0) throw std::invalid_argument("bobbin::channel: capacity must be at least 1");
     return std::make_shared<detail::channel_core<T>>(n);

@@ -8,7 +8,9 @@
 //   std::optional<reply> r = port1.receive();
 //
 // A port is a handle: copies share the port, every member may be called from any thread.
-// Each direction is an unbounded queue, so post_message never blocks.
+// Each direction is an unbounded queue, so post_message never blocks. A moved-from handle
+// is empty: close() does nothing and closed() is true, it can be assigned to and destroyed;
+// every other member throws std::logic_error ("moved-from").
 //
 // Semantics:
 // - Messages arrive in the order each thread posted them.
@@ -22,11 +24,21 @@
 //   'message' event. receive() and try_receive() still work and take messages first, as
 //   Node's receiveMessageOnPort does: each message goes either to a receive or to the
 //   handler, never both. on_message may be called once per port (std::logic_error after).
-//   The executor is held by reference: keep it alive until the port is closed or destroyed
-//   and its last handler has run. Once the port is closed and its messages handled, the
-//   handler is destroyed (with what it captured). A handler that captures its own port
-//   keeps that port open until close() is called, like a Node port with a 'message'
-//   listener keeps the event loop alive.
+//   Once the port is closed and its messages handled, the handler is destroyed (with what
+//   it captured). A handler that captures its own port keeps that port open until close()
+//   is called, like a Node port with a 'message' listener keeps the event loop alive.
+// - Lifetimes with on_message: the port holds the executor by reference (a pointer), and
+//   posts to it from whichever thread posts a message to this port (the peer's
+//   post_message), closes either port (close()), or drops the last handle of either port
+//   (which closes it): each of these may schedule a drain. So the executor must outlive the
+//   port's open life: keep it alive until the port is closed (by close() on either port or
+//   by the last handle of either port going, and a handler that holds its own port keeps
+//   it open) and the executor has run the tasks it was given by then (the last releases
+//   the handler). A pool does that if it is declared before the ports and every handle,
+//   copies and captures included, is gone or the port closed before the pool is
+//   destroyed; a pool's destructor runs what is queued. An executor destroyed earlier is
+//   used after its end by the next post or close: undefined behaviour that no check
+//   catches. The handler and what it captures are the port's, not the executor's.
 // - An exception thrown by the handler leaves the task and goes to the executor (a pool
 //   passes it to on_error); delivery goes on with the next message. If the executor's post
 //   throws (a pool that was shut down, or out of memory), post_message propagates it; the
@@ -40,8 +52,10 @@
 #include <iterator>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <utility>
 
+#include "detail/config.hpp"
 #include "detail/executor.hpp"
 #include "detail/mailbox.hpp"
 #include "detail/queue_slot.hpp"
@@ -67,32 +81,37 @@ class message_port {
   bool post_message(const Out& v)
     requires std::copy_constructible<Out>
   {
-    return ends_->out->post(v);
+    return both().out->post(v);
   }
-  bool post_message(Out&& v) { return ends_->out->post(std::move(v)); }
+  bool post_message(Out&& v) { return both().out->post(std::move(v)); }
 
-  // Blocks until a message arrives; nullopt once closed and drained.
-  std::optional<In> receive() { return ends_->in->core().receive(); }
-  std::optional<In> try_receive() { return ends_->in->core().try_receive(); }
+  // Blocks until a message arrives; nullopt once closed and drained. Blocks the calling
+  // thread: inside a task on a one-thread pool, waiting for a message that another task of
+  // that pool would post is a deadlock (see channel::receive; use on_message there).
+  std::optional<In> receive() { return both().in->core().receive(); }
+  std::optional<In> try_receive() { return both().in->core().try_receive(); }
   template <class Rep, class Period>
   std::optional<In> receive_for(const std::chrono::duration<Rep, Period>& d) {
-    return ends_->in->core().receive_until(detail::deadline_after(d));
+    return both().in->core().receive_until(detail::deadline_after(d));
   }
   template <class Clock, class Duration>
   std::optional<In> receive_until(const std::chrono::time_point<Clock, Duration>& t) {
-    return ends_->in->core().receive_until(t);
+    return both().in->core().receive_until(t);
   }
 
-  // Runs handler(message) on `executor` for each message (see the top of this file).
+  // Runs handler(message) on `executor` for each message (see the top of this file: the
+  // executor must outlive the port's open life).
   template <class F, detail::executor E>
     requires std::invocable<std::decay_t<F>&, In&&> && std::move_constructible<std::decay_t<F>>
   void on_message(F&& handler, E& executor) {
-    ends_->in->set_handler(std::forward<F>(handler), executor);
+    both().in->set_handler(std::forward<F>(handler), executor);
   }
 
-  // Closes both directions. Idempotent.
-  void close() { ends_->close(); }
-  bool closed() const noexcept { return ends_->out->core().closed(); }
+  // Closes both directions. Idempotent. Does nothing on a moved-from handle.
+  void close() {
+    if (ends_) ends_->close();
+  }
+  bool closed() const noexcept { return !ends_ || ends_->out->core().closed(); }
 
   // for (auto&& m : port): receives until closed and drained.
   iterator begin() { return iterator(*this); }
@@ -137,6 +156,14 @@ class message_port {
   };
 
   explicit message_port(std::shared_ptr<ends> e) : ends_(std::move(e)) {}
+
+  ends& both() const {
+    if (!ends_) [[unlikely]] moved_from();
+    return *ends_;
+  }
+  [[noreturn]] BOBBIN_NOINLINE static void moved_from() {
+    throw std::logic_error("bobbin::message_port: use of a moved-from handle");
+  }
 
   std::shared_ptr<ends> ends_;
 };

@@ -18,13 +18,20 @@
 //   with 0 ends the supervision.
 // - One monitor thread per supervisor joins the current worker and starts the next; it
 //   also runs the on_restart hooks, after the new worker has started and before it is
-//   waited for. A hook must not throw (std::terminate) and must not destroy the supervisor
-//   nor call join() or successor() (they wait for the monitor); it may call current(),
-//   restarts() and stop().
+//   waited for. A hook must not throw (std::terminate); it may call current(), restarts()
+//   and stop().
 // - The owner may terminate() a worker itself (one that stopped responding, say): it is
 //   restarted if its function then returns a non-zero code, like any failure.
 // - current(), successor(), restarts(), on_restart(), stop() and join() may be called from
 //   any thread. The destructor stops and joins; it must not race with other calls.
+// - Waiting for itself: join(), and successor(w) while w is not yet replaced, wait for the
+//   monitor, which waits for the current worker (its function, its error and exit
+//   handlers, and the dispatcher of its on_message(handler)). Called from one of those
+//   threads, or from an on_restart hook (the monitor itself), they would never return:
+//   they throw std::logic_error instead, as worker::join() does on its own thread. The
+//   destructor cannot throw: on those threads it stops the supervision and detaches the
+//   monitor, which ends on its own (the state it needs is shared with it, as a worker's is
+//   with its thread).
 // - Locks: one mutex guards the current worker, the hooks and the stop and done flags, with
 //   a condition variable for successor(); no user code runs under it. restarts() reads an
 //   atomic counter (relaxed: it publishes nothing; join() orders the final count before
@@ -71,10 +78,11 @@ class supervisor {
   template <class F>
     requires detail::worker_function<std::decay_t<F>, context> && std::copy_constructible<std::decay_t<F>>
   explicit supervisor(F&& fn, worker_options<Data> options = {}, supervisor_options s = {})
-      : fn_(wrap(std::forward<F>(fn))), options_(std::move(options)), max_restarts_(s.max_restarts) {
-    current_ = start();
-    announced_ = current_.w;
-    monitor_ = std::thread([this] { supervise(); });
+      : st_(std::make_shared<state>(wrap(std::forward<F>(fn)), std::move(options), s.max_restarts)) {
+    st_->current = st_->start();
+    st_->announced = st_->current.w;
+    // The monitor never touches `monitor`: assigning it after the start is not a race.
+    st_->monitor = std::thread([st = st_] { st->supervise(); });
   }
 
   supervisor(const supervisor&) = delete;
@@ -82,56 +90,69 @@ class supervisor {
 
   ~supervisor() {
     stop();
-    join_monitor();
+    std::lock_guard lock(st_->join_mutex);
+    if (!st_->monitor.joinable()) return;
+    if (st_->waits_for_caller()) {
+      st_->monitor.detach();  // it holds the state and ends once the current worker has
+    } else {
+      st_->monitor.join();
+    }
   }
 
   // The worker running now; after the end, the last one. Never null. The supervisor may
   // replace it at any time: a handle to a failed worker stays valid (its port is closed).
   std::shared_ptr<worker_type> current() const {
-    std::lock_guard lock(mutex_);
-    return current_.w;
+    std::lock_guard lock(st_->mutex);
+    return st_->current.w;
   }
 
   // Waits until w has been replaced and returns the worker that replaced it (the latest, if
   // several restarts happened since), once the on_restart hooks have run for it; nullptr if
   // w exited for good (the supervision ended with it). For an owner whose worker's port
-  // closed under it: ask for the successor, then carry on with it.
+  // closed under it: ask for the successor, then carry on with it. std::logic_error if the
+  // wait would be for the calling thread itself (see the top of this file).
   std::shared_ptr<worker_type> successor(const std::shared_ptr<worker_type>& w) const {
-    std::unique_lock lock(mutex_);
-    changed_.wait(lock, [&] { return announced_ != w || done_; });
-    return announced_ != w ? announced_ : nullptr;
+    std::unique_lock lock(st_->mutex);
+    if (st_->announced == w && !st_->done && (st_->is_monitor() || w->on_own_thread()))
+      throw std::logic_error("bobbin::supervisor: successor() from the worker itself or from an on_restart hook "
+                             "would wait for itself");
+    st_->changed.wait(lock, [&] { return st_->announced != w || st_->done; });
+    return st_->announced != w ? st_->announced : nullptr;
   }
 
   // Restarts made so far.
-  int restarts() const noexcept { return restarts_.load(std::memory_order_relaxed); }
+  int restarts() const noexcept { return st_->restarts.load(std::memory_order_relaxed); }
 
   // hook(fresh_worker, info) after each restart from now on, on the monitor thread.
   template <class F>
     requires std::invocable<F&, worker_type&, const restart_info&> && std::copy_constructible<std::decay_t<F>>
   void on_restart(F&& hook) {
-    std::lock_guard lock(mutex_);
-    hooks_.emplace_back(std::forward<F>(hook));
+    std::lock_guard lock(st_->mutex);
+    st_->hooks.emplace_back(std::forward<F>(hook));
   }
 
   // No more restarts; terminates the current worker (cooperatively). Idempotent.
   void stop() {
     std::shared_ptr<worker_type> w;
     {
-      std::lock_guard lock(mutex_);
-      stopping_ = true;
-      w = current_.w;
+      std::lock_guard lock(st_->mutex);
+      st_->stopping = true;
+      w = st_->current.w;
     }
     w->terminate();
   }
 
   // Waits until the supervision has ended: the current worker exited and will not be
   // restarted (it succeeded, stop() was called, or the limit was reached). Returns its exit
-  // code. Idempotent. std::logic_error from an on_restart hook (it would wait for itself).
+  // code. Idempotent. std::logic_error from an on_restart hook, or from the current worker's
+  // function, handlers or dispatcher (it would wait for itself).
   int join() {
-    if (monitoring() == this)
-      throw std::logic_error("bobbin::supervisor: join() from an on_restart hook would wait for itself");
-    join_monitor();
-    return final_code_;  // written by the monitor before it ended; ordered by the join
+    if (st_->waits_for_caller())
+      throw std::logic_error("bobbin::supervisor: join() from the supervised worker or from an on_restart hook "
+                             "would wait for itself");
+    std::lock_guard lock(st_->join_mutex);
+    if (st_->monitor.joinable()) st_->monitor.join();
+    return st_->final_code;  // written by the monitor before it ended; ordered by the join
   }
 
  private:
@@ -155,85 +176,106 @@ class supervisor {
     std::shared_ptr<std::exception_ptr> error;  // set by its error handler
   };
 
-  running start() {
-    running r{std::make_shared<worker_type>(fn_, options_), std::make_shared<std::exception_ptr>()};
-    // Added after the start: if the error already fired, this runs at once. Either way it
-    // has run before the worker's join() returns.
-    r.w->on_error([slot = r.error](std::exception_ptr e) { *slot = std::move(e); });
-    return r;
-  }
+  // Shared by the supervisor and its monitor thread, so that a monitor detached by a
+  // destructor that could not join it (see the top of this file) still has it.
+  struct state {
+    state(function f, worker_options<Data> o, int m) : fn(std::move(f)), options(std::move(o)), max_restarts(m) {}
+    state(const state&) = delete;
+    state& operator=(const state&) = delete;
 
-  // The supervisor whose monitor the calling thread is, if any.
-  static const supervisor*& monitoring() noexcept {
-    thread_local const supervisor* s = nullptr;
-    return s;
-  }
-
-  void supervise() noexcept {
-    monitoring() = this;
-    running now;
-    {
-      std::lock_guard lock(mutex_);
-      now = current_;
+    running start() {
+      running r{std::make_shared<worker_type>(fn, options), std::make_shared<std::exception_ptr>()};
+      // Added after the start: if the error already fired, this runs at once. Either way it
+      // has run before the worker's join() returns.
+      r.w->on_error([slot = r.error](std::exception_ptr e) { *slot = std::move(e); });
+      return r;
     }
-    for (;;) {
-      const int code = now.w->join();
+
+    // The state whose monitor the calling thread is, if any.
+    static const state*& monitoring() noexcept {
+      thread_local const state* s = nullptr;
+      return s;
+    }
+    bool is_monitor() const noexcept { return monitoring() == this; }
+
+    // Whether waiting for the monitor from this thread would wait for itself: this is the
+    // monitor, or the current worker's thread or dispatcher, which the monitor joins. (A
+    // worker the monitor has replaced has been joined: its threads are gone.) A fresh
+    // worker's thread may ask before the monitor made it current: the lock waits for that.
+    bool waits_for_caller() const {
+      if (is_monitor()) return true;
+      std::shared_ptr<worker_type> w;
       {
-        restart_info info;
-        std::vector<restart_hook> hooks;
+        std::lock_guard lock(mutex);
+        if (done) return false;
+        w = current.w;
+      }
+      return w->on_own_thread();
+    }
+
+    void supervise() noexcept {
+      monitoring() = this;
+      running now;
+      {
+        std::lock_guard lock(mutex);
+        now = current;
+      }
+      for (;;) {
+        const int code = now.w->join();
         {
-          std::lock_guard lock(mutex_);
-          const int made = restarts_.load(std::memory_order_relaxed);
-          bool again = code != 0 && !stopping_ && made < max_restarts_;
-          if (again) {
-            info = {made + 1, code, *now.error};
-            try {
-              now = start();  // under the lock: stop() either sees the new worker or stops us first
-            } catch (...) {
-              again = false;  // no thread to be had: the failure stands
+          restart_info info;
+          std::vector<restart_hook> to_run;
+          {
+            std::lock_guard lock(mutex);
+            const int made = restarts.load(std::memory_order_relaxed);
+            bool again = code != 0 && !stopping && made < max_restarts;
+            if (again) {
+              info = {made + 1, code, *now.error};
+              try {
+                now = start();  // under the lock: stop() either sees the new worker or stops us first
+              } catch (...) {
+                again = false;  // no thread to be had: the failure stands
+              }
             }
+            if (!again) {
+              final_code = code;
+              done = true;
+              changed.notify_all();  // the waiters wake once we unlock
+              return;
+            }
+            current = now;
+            restarts.fetch_add(1, std::memory_order_relaxed);
+            to_run = hooks;
           }
-          if (!again) {
-            final_code_ = code;
-            done_ = true;
-            changed_.notify_all();  // the waiters wake once we unlock
-            return;
-          }
-          current_ = now;
-          restarts_.fetch_add(1, std::memory_order_relaxed);
-          hooks = hooks_;
+          for (auto& h : to_run) h(*now.w, info);
+        }  // the hooks' copies and the failed worker's exception go before the hand-over
+        {
+          std::lock_guard lock(mutex);
+          announced = now.w;
+          changed.notify_all();
         }
-        for (auto& h : hooks) h(*now.w, info);
-      }  // the hooks' copies and the failed worker's exception go before the hand-over
-      {
-        std::lock_guard lock(mutex_);
-        announced_ = now.w;
-        changed_.notify_all();
       }
     }
-  }
 
-  void join_monitor() {
-    std::lock_guard lock(join_mutex_);
-    if (monitor_.joinable()) monitor_.join();
-  }
+    const function fn;
+    const worker_options<Data> options;
+    const int max_restarts;
 
-  const function fn_;
-  const worker_options<Data> options_;
-  const int max_restarts_;
+    mutable std::mutex mutex;  // guards current, announced, hooks, stopping, done
+    mutable std::condition_variable changed;  // announced replaced, or done
+    running current;
+    std::shared_ptr<worker_type> announced;  // current.w once the hooks have run for it
+    std::vector<restart_hook> hooks;
+    bool stopping = false;
+    bool done = false;
+    std::atomic<int> restarts{0};
+    int final_code = 0;  // the monitor's, until it ends
 
-  mutable std::mutex mutex_;  // guards current_, announced_, hooks_, stopping_, done_
-  mutable std::condition_variable changed_;  // announced_ replaced, or done_
-  running current_;
-  std::shared_ptr<worker_type> announced_;  // current_.w once the hooks have run for it
-  std::vector<restart_hook> hooks_;
-  bool stopping_ = false;
-  bool done_ = false;
-  std::atomic<int> restarts_{0};
-  int final_code_ = 0;  // the monitor's, until it ends
+    std::mutex join_mutex;  // serialises joining (or detaching) the monitor
+    std::thread monitor;
+  };
 
-  std::mutex join_mutex_;
-  std::thread monitor_;  // last: starts once everything above exists
+  std::shared_ptr<state> st_;
 };
 
 }  // namespace bobbin

@@ -49,6 +49,9 @@
 // - thread_id(): Node's threadId, unique per worker in the process, from 1 up;
 //   bobbin::this_thread_id() is the calling thread's (0 on any thread that is not a
 //   worker's: the main thread, a pool's threads, the dispatcher).
+// - A worker is move-only. A moved-from worker is empty: terminate() does nothing,
+//   thread_id() is 0 and name() empty, the destructor and move assignment work; every other
+//   member throws std::logic_error ("moved-from") rather than touch a state it no longer has.
 //
 // Synchronisation: each event is a mutex-guarded record (fired? with what?) plus its
 // handler list; firing marks it under the lock and calls the handlers outside it, adding
@@ -81,6 +84,7 @@
 
 
 #include "channel.hpp"
+#include "detail/config.hpp"
 #include "detail/executor.hpp"
 #include "detail/queue_slot.hpp"
 #include "detail/thread_name.hpp"
@@ -207,6 +211,9 @@ inline std::uint64_t this_thread_id() noexcept { return detail::current_worker_i
 template <detail::message_type In, detail::message_type Out, class Data>
 class worker;
 
+template <detail::message_type In, detail::message_type Out, class Data>
+class supervisor;
+
 // What the worker's function gets; lives on the worker's thread for the function's run.
 template <detail::message_type In, detail::message_type Out = In, class Data = std::monostate>
 class worker_context {
@@ -277,40 +284,40 @@ class worker {
   bool post_message(const In& v)
     requires std::copy_constructible<In>
   {
-    return st_->port.post_message(v);
+    return st().port.post_message(v);
   }
-  bool post_message(In&& v) { return st_->port.post_message(std::move(v)); }
+  bool post_message(In&& v) { return st().port.post_message(std::move(v)); }
 
   // What the worker posted. Blocks; nullopt once the port is closed (the worker exited or
   // terminate()) and drained.
-  std::optional<Out> receive() { return st_->port.receive(); }
-  std::optional<Out> try_receive() { return st_->port.try_receive(); }
+  std::optional<Out> receive() { return st().port.receive(); }
+  std::optional<Out> try_receive() { return st().port.try_receive(); }
   template <class Rep, class Period>
   std::optional<Out> receive_for(const std::chrono::duration<Rep, Period>& d) {
-    return st_->port.receive_for(d);
+    return st().port.receive_for(d);
   }
   template <class Clock, class Duration>
   std::optional<Out> receive_until(const std::chrono::time_point<Clock, Duration>& t) {
-    return st_->port.receive_until(t);
+    return st().port.receive_until(t);
   }
 
   // Event handlers (see the top of this file). Thread-safe; each may be called many times.
   template <class F>
     requires std::invocable<F&> && std::copy_constructible<std::decay_t<F>>
   void on_online(F&& fn) {
-    st_->online.listen([f = std::decay_t<F>(std::forward<F>(fn))]() mutable { std::invoke(f); });
+    st().online.listen([f = std::decay_t<F>(std::forward<F>(fn))]() mutable { std::invoke(f); });
   }
   template <class F>
     requires std::invocable<F&, std::exception_ptr> && std::copy_constructible<std::decay_t<F>>
   void on_error(F&& fn) {
-    st_->error.listen([f = std::decay_t<F>(std::forward<F>(fn))](const std::exception_ptr& e) mutable {
+    st().error.listen([f = std::decay_t<F>(std::forward<F>(fn))](const std::exception_ptr& e) mutable {
       std::invoke(f, e);
     });
   }
   template <class F>
     requires std::invocable<F&, int> && std::copy_constructible<std::decay_t<F>>
   void on_exit(F&& fn) {
-    st_->exit.listen([f = std::decay_t<F>(std::forward<F>(fn))](const int& code) mutable {
+    st().exit.listen([f = std::decay_t<F>(std::forward<F>(fn))](const int& code) mutable {
       std::invoke(f, code);
     });
   }
@@ -322,7 +329,7 @@ class worker {
     requires std::invocable<std::decay_t<F>&, Out&&> && std::move_constructible<std::decay_t<F>>
   void on_message(F&& handler, E& executor) {
     claim_message_handler();
-    st_->port.on_message(std::forward<F>(handler), executor);
+    st().port.on_message(std::forward<F>(handler), executor);
   }
 
   // handler(Out&&) for each message, on the worker's dispatcher thread, one at a time, in
@@ -330,30 +337,32 @@ class worker {
   template <class F>
     requires std::invocable<std::decay_t<F>&, Out&&> && std::move_constructible<std::decay_t<F>>
   void on_message(F&& handler) {
+    state& s = st();
     auto queue = std::make_shared<detail::dispatch_queue>();
     {
-      std::lock_guard lock(st_->message_mutex);
-      if (st_->has_message_handler) throw already_handled();
-      st_->dispatcher = std::thread(
-          [tasks = queue->tasks, who = static_cast<const void*>(st_.get()), id = st_->id,
-           base = st_->name]() mutable noexcept {
+      std::lock_guard lock(s.message_mutex);
+      if (s.has_message_handler) throw already_handled();
+      s.dispatcher = std::thread(
+          [tasks = queue->tasks, who = static_cast<const void*>(&s), id = s.id, base = s.name]() mutable noexcept {
             detail::current_dispatcher() = who;
             detail::name_this_thread(base, id, "m");
             for (auto& task : tasks) task();  // a handler's exception ends here: std::terminate
           });
-      st_->has_message_handler = true;
+      s.has_message_handler = true;
     }
     // The handler owns the queue: the port posts to it only while the handler exists, and
     // once the handler is released (port closed and drained) the queue closes.
-    st_->port.on_message(
+    s.port.on_message(
         [f = std::decay_t<F>(std::forward<F>(handler)), keep = queue](Out&& m) mutable {
           std::invoke(f, std::move(m));
         },
         *queue);
   }
 
-  // Requests the stop token and closes the port, both ways. Idempotent, never blocks.
+  // Requests the stop token and closes the port, both ways. Idempotent, never blocks. Does
+  // nothing on a moved-from worker.
   void terminate() noexcept {
+    if (!st_) return;
     st_->stop.request_stop();
     try {
       st_->port.close();
@@ -367,34 +376,57 @@ class worker {
   // one); returns the exit code. Error and exit handlers have run by then. Idempotent:
   // every call returns the same code.
   int join() {
-    if (detail::current_worker_id() == st_->id)
+    state& s = st();
+    if (detail::current_worker_id() == s.id)
       throw std::logic_error("bobbin::worker: join() on the worker's own thread would wait for itself");
-    if (detail::current_dispatcher() == st_.get())
+    if (detail::current_dispatcher() == &s)
       throw std::logic_error("bobbin::worker: join() from its own message handler would wait for itself");
-    std::lock_guard lock(st_->join_mutex);
-    if (st_->thread.joinable()) st_->thread.join();
+    std::lock_guard lock(s.join_mutex);
+    if (s.thread.joinable()) s.thread.join();
     std::thread dispatcher;
     {
-      std::lock_guard message_lock(st_->message_mutex);
-      dispatcher.swap(st_->dispatcher);
+      std::lock_guard message_lock(s.message_mutex);
+      dispatcher.swap(s.dispatcher);
     }
     if (dispatcher.joinable()) dispatcher.join();
     // The exit event fired before the thread ended; the join above ordered it before us.
-    return std::get<0>(*st_->exit.fired());
+    return std::get<0>(*s.exit.fired());
   }
 
-  std::uint64_t thread_id() const noexcept { return st_->id; }
-  const std::string& name() const noexcept { return st_->name; }
+  // 0 and an empty name for a moved-from worker.
+  std::uint64_t thread_id() const noexcept { return st_ ? st_->id : 0; }
+  const std::string& name() const noexcept {
+    static const std::string none;
+    return st_ ? st_->name : none;
+  }
 
  private:
+  template <detail::message_type, detail::message_type, class>
+  friend class supervisor;
+
+  state& st() const {
+    if (!st_) [[unlikely]] moved_from();
+    return *st_;
+  }
+  [[noreturn]] BOBBIN_NOINLINE static void moved_from() {
+    throw std::logic_error("bobbin::worker: use of a moved-from worker");
+  }
+
+  // Whether the calling thread is one that join() waits for: the worker's own (its
+  // function and its handlers) or its dispatcher. false for a moved-from worker.
+  bool on_own_thread() const noexcept {
+    return st_ && (detail::current_worker_id() == st_->id || detail::current_dispatcher() == st_.get());
+  }
+
   static std::logic_error already_handled() {
     return std::logic_error("bobbin::worker: on_message may be called only once per worker");
   }
 
   void claim_message_handler() {
-    std::lock_guard lock(st_->message_mutex);
-    if (st_->has_message_handler) throw already_handled();
-    st_->has_message_handler = true;
+    state& s = st();
+    std::lock_guard lock(s.message_mutex);
+    if (s.has_message_handler) throw already_handled();
+    s.has_message_handler = true;
   }
 
   // Parameters by reference: std::thread passes its own copies as rvalues, so nothing is

@@ -6,6 +6,9 @@
 // Contract:
 // - post/push/receive/close may be called from any thread. set_handler at most once.
 //   A mailbox is always owned by a std::shared_ptr (drain tasks keep it alive).
+// - The executor is held by pointer and posted to by post/dispatch/close (on whichever
+//   thread calls them) until a drain retires the handler; the mailbox cannot tell if it is
+//   gone. Its owner (message_port, broadcast_receiver) documents what the user keeps alive.
 // - Delivery: once a handler is set, every message that nobody took with receive() is
 //   passed to it, in order, one at a time: at most one drain task is scheduled or running
 //   per mailbox (the `scheduled_` flag), and a drain hands the flag on to the next

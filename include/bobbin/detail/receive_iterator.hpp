@@ -1,7 +1,9 @@
 #pragma once
 // detail::receive_iterator: what `for (auto&& v : ch)` walks over. Each step is a blocking
 // receive() on the source; the range ends when receive() returns nullopt (closed and
-// drained). A single-pass input iterator: copies share the source, not the position.
+// drained). A single-pass input iterator: copies share the source, not the position. It
+// refers to the handle it was made from (begin()), which must outlive it; if that handle
+// is moved from meanwhile, the next step throws the handle's moved-from std::logic_error.
 
 #include <cstddef>
 #include <iterator>
