@@ -450,3 +450,117 @@ TEST_CASE("atomics: notify counts stay exact while timed waits expire around the
   CHECK(notified > 0);
   CHECK(bobbin::detail::atomics_waiters.waiting(&a[0]) == 0);
 }
+
+// Issue 15, 12: Atomics.notify reads its count as max(ToIntegerOrInfinity(count), 0)
+// (ECMA-262, Atomics.notify step 3): undefined (no count) is +Infinity, NaN is 0, a
+// fraction is truncated, and a negative count wakes nobody, not everyone.
+TEST_CASE_TEMPLATE("atomics::notify: a negative or NaN count wakes nobody, +infinity everyone, fractions truncate" *
+                       doctest::timeout(120),
+                   T, std::int32_t, std::int64_t) {
+  constexpr std::size_t n = 3;
+  shared_buffer buf(32);
+  typed_array<T> a(buf);
+  std::vector<wait_result> results(n, wait_result::timed_out);
+  std::atomic<std::size_t> returned{0};
+  constexpr double inf = std::numeric_limits<double>::infinity();
+  {
+    std::vector<std::jthread> waiters;
+    for (std::size_t t = 0; t < n; ++t) {
+      waiters.emplace_back([&, t] {
+        results[t] = atomics::wait(a, 1, 0, never);
+        returned.fetch_add(1);
+      });
+    }
+    REQUIRE(until_waiting(a, 1, n));
+    CHECK(atomics::notify(a, 1, -1) == 0);
+    CHECK(atomics::notify(a, 1, std::numeric_limits<int>::min()) == 0);
+    CHECK(atomics::notify(a, 1, std::int64_t{-1}) == 0);
+    CHECK(atomics::notify(a, 1, -0.5) == 0);
+    CHECK(atomics::notify(a, 1, -inf) == 0);
+    CHECK(atomics::notify(a, 1, std::numeric_limits<double>::quiet_NaN()) == 0);
+    CHECK(atomics::notify(a, 1, 0.0) == 0);
+    CHECK(atomics::notify(a, 1, 0.99) == 0);
+    CHECK(bobbin::detail::atomics_waiters.waiting(&a[1]) == n);
+    CHECK(returned.load() == 0);
+
+    CHECK(atomics::notify(a, 1, 1.9) == 1);  // truncated to 1
+    CHECK(until_count(returned, 1));
+    CHECK(atomics::notify(a, 1, inf) == n - 1);
+    CHECK(until_count(returned, n));
+  }
+  for (std::size_t t = 0; t < n; ++t) CHECK(results[t] == wait_result::ok);
+
+  // Counts too large for any waiter list, of any type: all.
+  const auto wakes_both = [&](auto count) {
+    std::size_t woken = 0;
+    bool queued = false;
+    {
+      std::vector<std::jthread> waiters;
+      for (std::size_t t = 0; t < 2; ++t) waiters.emplace_back([&] { (void)atomics::wait(a, 1, 0, never); });
+      queued = until_waiting(a, 1, 2);
+      woken = atomics::notify(a, 1, count);
+      if (woken != 2) atomics::notify(a, 1);  // let the threads end either way
+    }
+    return queued && woken == 2;
+  };
+  CHECK(wakes_both(1e30));
+  CHECK(wakes_both(std::numeric_limits<std::uint64_t>::max()));
+  CHECK(wakes_both(std::numeric_limits<std::int64_t>::max()));
+  CHECK(wakes_both(std::numeric_limits<long double>::infinity()));
+}
+
+// Issue 15, 6: timeouts at the limits of their types. An "infinite" one waits for the
+// notify that comes ~50 ms after the waiter queued; one that has passed times out at
+// once. Neither overflows (UBSan).
+namespace {
+
+template <class T, class Timeout>
+wait_result wait_notified_later(const typed_array<T>& a, Timeout timeout) {
+  std::atomic<bool> returned{false};
+  wait_result result = wait_result::not_equal;
+  {
+    std::jthread waiter([&] {
+      result = atomics::wait(a, 0, 0, timeout);
+      returned = true;
+    });
+    const auto give_up = clock_type::now() + 30s;
+    while (bobbin::detail::atomics_waiters.waiting(&a[0]) != 1 && !returned.load() && clock_type::now() < give_up) {
+      std::this_thread::yield();
+    }
+    std::this_thread::sleep_for(50ms);
+    atomics::notify(a, 0);
+  }
+  return result;
+}
+
+template <class T, class Timeout>
+bool times_out_at_once(const typed_array<T>& a, Timeout timeout) {
+  const auto t0 = clock_type::now();
+  const wait_result r = atomics::wait(a, 0, 0, timeout);
+  return r == wait_result::timed_out && clock_type::now() - t0 < 1s;
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("atomics::wait: timeouts too large to count wait for the notify; past ones time out at once" *
+                       doctest::timeout(120),
+                   T, std::int32_t, std::int64_t) {
+  using std::chrono::duration;
+  shared_buffer buf(16);
+  typed_array<T> a(buf);
+  constexpr double inf = std::numeric_limits<double>::infinity();
+  CHECK(wait_notified_later(a, std::chrono::hours::max()) == wait_result::ok);
+  CHECK(wait_notified_later(a, std::chrono::nanoseconds::max()) == wait_result::ok);
+  CHECK(wait_notified_later(a, duration<double>(inf)) == wait_result::ok);
+  CHECK(wait_notified_later(a, duration<double>(std::numeric_limits<double>::quiet_NaN())) == wait_result::ok);
+  CHECK(wait_notified_later(a, duration<double>(1e300)) == wait_result::ok);
+  CHECK(wait_notified_later(a, std::chrono::years(10'000)) == wait_result::ok);
+  CHECK(wait_notified_later(a, duration<unsigned long long, std::pico>(~0ULL)) == wait_result::ok);
+
+  CHECK(times_out_at_once(a, std::chrono::nanoseconds::min()));
+  CHECK(times_out_at_once(a, std::chrono::hours::min()));
+  CHECK(times_out_at_once(a, duration<double>(-inf)));
+  CHECK(times_out_at_once(a, duration<double>(-0.0)));
+  CHECK(times_out_at_once(a, -1s));
+  CHECK(bobbin::detail::atomics_waiters.waiting(&a[0]) == 0);
+}

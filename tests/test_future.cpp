@@ -6,7 +6,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstddef>
+#include <iterator>
 #include <latch>
+#include <limits>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -221,4 +224,201 @@ TEST_CASE("future: dropped before its task runs, or cancelled and dropped: no le
   const auto s = p.stats();
   CHECK(s.cancelled == 100);
   CHECK(s.submitted == s.completed + s.cancelled);
+}
+
+// Issue 15, 6: wait_for / wait_until with values at the limits of their types. An
+// "infinite" wait must wait for the result (a task that finishes ~50 ms later), not report
+// a timeout at once; a wait whose deadline has passed must report a timeout at once while
+// the task is still blocked, not sleep until the task ends. Neither may overflow (UBSan).
+
+namespace {
+
+using steady = std::chrono::steady_clock;
+using sys = std::chrono::system_clock;
+using std::chrono::duration;
+using std::chrono::hours;
+using std::chrono::nanoseconds;
+using std::chrono::time_point;
+
+constexpr double inf = std::numeric_limits<double>::infinity();
+constexpr double not_a_number = std::numeric_limits<double>::quiet_NaN();
+
+// wait(f) on a task that returns 5 after ~50 ms: true if wait said ready and it was.
+template <class Wait>
+bool waits_until_ready(bobbin::pool<>& p, Wait wait) {
+  auto f = p.submit([] {
+    std::this_thread::sleep_for(50ms);
+    return 5;
+  });
+  const std::future_status st = wait(f);
+  const bool ready = f.ready();
+  return st == std::future_status::ready && ready && f.get() == 5;
+}
+
+// wait(f) on a task that stays blocked until released (or, so that a wait that wrongly
+// sleeps until the task ends does end, for 3 s): true if wait said timeout within a second
+// and the task was still blocked then.
+template <class Wait>
+bool times_out_at_once(bobbin::pool<>& p, Wait wait) {
+  std::atomic<bool> release{false};
+  auto f = p.submit([&release] {
+    const auto give_up = steady::now() + 3s;
+    while (!release.load() && steady::now() < give_up) std::this_thread::sleep_for(1ms);
+    return 9;
+  });
+  const auto t0 = steady::now();
+  const std::future_status st = wait(f);
+  const auto took = steady::now() - t0;
+  const bool still_blocked = !f.ready();
+  release = true;
+  const int v = f.get();
+  return st == std::future_status::timeout && took < 1s && still_blocked && v == 9;
+}
+
+}  // namespace
+
+TEST_CASE("future: wait_for with durations too large to count waits until ready" * doctest::timeout(60)) {
+  bobbin::pool<> p({.threads = 1});
+  const auto for_ = [](auto d) { return [d](bobbin::future<int>& f) { return f.wait_for(d); }; };
+  CHECK(waits_until_ready(p, for_(hours::max())));
+  CHECK(waits_until_ready(p, for_(nanoseconds::max())));
+  CHECK(waits_until_ready(p, for_(duration<double>(inf))));
+  CHECK(waits_until_ready(p, for_(duration<double>(1e300))));
+  CHECK(waits_until_ready(p, for_(std::chrono::years(10'000))));
+  CHECK(waits_until_ready(p, for_(10s)));  // an ordinary one, for comparison
+}
+
+TEST_CASE("future: wait_until with time points at the end of their clock waits until ready" *
+          doctest::timeout(60)) {
+  bobbin::pool<> p({.threads = 1});
+  const auto until = [](auto t) { return [t](bobbin::future<int>& f) { return f.wait_until(t); }; };
+  CHECK(waits_until_ready(p, until(steady::time_point::max())));
+  CHECK(waits_until_ready(p, until(time_point<steady, hours>::max())));
+  CHECK(waits_until_ready(p, until(sys::time_point::max())));
+  CHECK(waits_until_ready(p, until(time_point<sys, hours>::max())));
+  CHECK(waits_until_ready(p, until(time_point<sys, duration<double>>(duration<double>(inf)))));
+  CHECK(waits_until_ready(p, until(sys::now() + 10s)));
+}
+
+TEST_CASE("future: wait_for with negative, NaN and minimal durations times out at once" * doctest::timeout(120)) {
+  bobbin::pool<> p({.threads = 1});
+  const auto for_ = [](auto d) { return [d](bobbin::future<int>& f) { return f.wait_for(d); }; };
+  CHECK(times_out_at_once(p, for_(nanoseconds::min())));
+  CHECK(times_out_at_once(p, for_(hours::min())));
+  CHECK(times_out_at_once(p, for_(duration<double>(-inf))));
+  CHECK(times_out_at_once(p, for_(duration<double>(not_a_number))));
+  CHECK(times_out_at_once(p, for_(-1s)));
+  CHECK(times_out_at_once(p, for_(0ns)));
+  CHECK(times_out_at_once(p, for_(20ms)));  // an ordinary one, for comparison
+}
+
+TEST_CASE("future: wait_until with time points at the start of their clock times out at once" *
+          doctest::timeout(120)) {
+  bobbin::pool<> p({.threads = 1});
+  const auto until = [](auto t) { return [t](bobbin::future<int>& f) { return f.wait_until(t); }; };
+  CHECK(times_out_at_once(p, until(steady::time_point::min())));
+  CHECK(times_out_at_once(p, until(time_point<steady, hours>::min())));
+  CHECK(times_out_at_once(p, until(sys::time_point::min())));
+  CHECK(times_out_at_once(p, until(time_point<sys, hours>::min())));
+  CHECK(times_out_at_once(p, until(time_point<sys, duration<double>>(duration<double>(-inf)))));
+  CHECK(times_out_at_once(p, until(time_point<sys, duration<double>>(duration<double>(not_a_number)))));
+  CHECK(times_out_at_once(p, until(sys::now() - 1h)));
+}
+
+// Issue 15, 11: when_all consumes its inputs only when it succeeds. (Allocation failures:
+// tests/test_fault_injection.cpp.)
+
+TEST_CASE("when_all(futures...) that throws leaves every input valid") {
+  bobbin::pool<> p({.threads = 2});
+  auto a = p.submit([] { return 1; });
+  auto b = p.submit([] { return std::string("two"); });
+  bobbin::future<int> empty;
+  CHECK_THROWS_AS(bobbin::when_all(std::move(a), std::move(b), std::move(empty)), std::future_error);
+  REQUIRE(a.valid());
+  REQUIRE(b.valid());
+
+  // The same future twice: refused, and still there.
+  CHECK_THROWS_AS(bobbin::when_all(std::move(a), std::move(a)), std::future_error);
+  REQUIRE(a.valid());
+
+  auto [x, y] = bobbin::when_all(std::move(a), std::move(b)).get();
+  CHECK(x == 1);
+  CHECK(y == "two");
+  CHECK_FALSE(a.valid());
+  CHECK_FALSE(b.valid());
+}
+
+TEST_CASE("when_all(range) that throws leaves every future in the range valid") {
+  bobbin::pool<> p({.threads = 2});
+  std::vector<bobbin::future<int>> fs;
+  for (int i = 0; i < 5; ++i) fs.push_back(p.submit([i] { return i * 10; }));
+  fs.insert(fs.begin() + 3, bobbin::future<int>{});  // an invalid one in the middle
+  CHECK_THROWS_AS(bobbin::when_all(fs), std::future_error);
+  for (std::size_t i = 0; i < fs.size(); ++i) CHECK(fs[i].valid() == (i != 3));
+  fs.erase(fs.begin() + 3);
+
+  // Through move iterators, as through the range itself.
+  auto all = bobbin::when_all(std::make_move_iterator(fs.begin()), std::make_move_iterator(fs.end()));
+  for (auto& f : fs) CHECK_FALSE(f.valid());
+  CHECK(all.get() == std::vector<int>{0, 10, 20, 30, 40});
+}
+
+namespace {
+
+// A forward iterator over pointers to futures that gives the futures themselves: a range
+// that can hold one future twice.
+struct deref_iterator {
+  using iterator_concept = std::forward_iterator_tag;
+  using value_type = bobbin::future<int>;
+  using difference_type = std::ptrdiff_t;
+  std::vector<bobbin::future<int>*>::iterator at;
+  bobbin::future<int>& operator*() const { return **at; }
+  bobbin::future<int>* operator->() const { return *at; }
+  deref_iterator& operator++() {
+    ++at;
+    return *this;
+  }
+  deref_iterator operator++(int) {
+    deref_iterator old = *this;
+    ++at;
+    return old;
+  }
+  bool operator==(const deref_iterator&) const = default;
+};
+static_assert(std::forward_iterator<deref_iterator>);
+
+// An input iterator that hands out each future by value, moved out of a vector as it is
+// read: a range that can be read only once.
+struct moving_iterator {
+  using iterator_concept = std::input_iterator_tag;
+  using value_type = bobbin::future<int>;
+  using difference_type = std::ptrdiff_t;
+  std::vector<bobbin::future<int>>::iterator at;
+  bobbin::future<int> operator*() const { return std::move(*at); }
+  moving_iterator& operator++() {
+    ++at;
+    return *this;
+  }
+  void operator++(int) { ++at; }
+  bool operator==(const moving_iterator&) const = default;
+};
+static_assert(std::input_iterator<moving_iterator> && !std::forward_iterator<moving_iterator>);
+
+}  // namespace
+
+TEST_CASE("when_all(first, last): the same future twice is refused and given back; a single-pass range") {
+  bobbin::pool<> p({.threads = 2});
+  auto a = p.submit([] { return 1; });
+  auto b = p.submit([] { return 2; });
+  std::vector<bobbin::future<int>*> picks{&a, &b, &a};
+  CHECK_THROWS_AS(bobbin::when_all(deref_iterator{picks.begin()}, deref_iterator{picks.end()}), std::future_error);
+  REQUIRE(a.valid());
+  REQUIRE(b.valid());
+
+  // Read once, each future moved out as it is read: consumed, and gathered.
+  std::vector<bobbin::future<int>> fs;
+  fs.push_back(std::move(a));
+  fs.push_back(std::move(b));
+  CHECK(bobbin::when_all(moving_iterator{fs.begin()}, moving_iterator{fs.end()}).get() == std::vector<int>{1, 2});
+  for (auto& f : fs) CHECK_FALSE(f.valid());
 }

@@ -15,10 +15,13 @@
 //   views (Int32Array, BigInt64Array), and so does notify(). wait returns
 //   wait_result::not_equal at once if the element differs from expected; otherwise it
 //   sleeps until a notify() on the same element wakes it (ok), or the timeout passes
-//   (timed_out, never earlier). A change of value alone does not wake a waiter.
+//   (timed_out, never earlier; any duration, saturated as detail::deadline does). A
+//   change of value alone does not wake a waiter.
 //   notify(view, i, count) wakes up to count waiters, oldest first, and returns exactly
-//   how many it woke. Waiters and notifiers meet by address, so views of different
-//   types over the same bytes see each other, as in JavaScript.
+//   how many it woke; notify(view, i) wakes all, and a count is read as ECMAScript's
+//   max(ToIntegerOrInfinity(count), 0): a negative or NaN count wakes nobody. Waiters
+//   and notifiers meet by address, so views of different types over the same bytes see
+//   each other, as in JavaScript.
 // - What a notifier wrote before notify() happens before a waiter it wakes returns.
 //
 // Parking: see detail/waiter_list.hpp (futex on Linux; mutex and condition variable
@@ -34,6 +37,7 @@
 #include <string_view>
 #include <type_traits>
 
+#include "detail/deadline.hpp"
 #include "detail/waiter_list.hpp"
 #include "shared_buffer.hpp"
 
@@ -135,20 +139,44 @@ constexpr bool is_lock_free(std::size_t bytes) noexcept {
 namespace detail {
 
 template <class T>
-wait_result atomics_wait(const typed_array<T>& view, std::size_t index, T expected,
-                         const wait_clock::time_point* deadline) {
+wait_result atomics_wait(const typed_array<T>& view, std::size_t index, T expected, const deadline& d) {
   T& element = view.at(index);
   const std::atomic_ref<T> ref(element);
   // seq_cst, as Atomics.wait reads. A differing value needs no lock: returning here
   // is the same as reading it under the lock a moment later.
   if (ref.load(std::memory_order_seq_cst) != expected) return wait_result::not_equal;
   const auto matches = [&] { return ref.load(std::memory_order_seq_cst) == expected; };
-  switch (atomics_waiters.wait(&element, matches, deadline)) {
+  switch (atomics_waiters.wait(&element, matches, d)) {
     case park_result::notified: return wait_result::ok;
     case park_result::not_equal: return wait_result::not_equal;
     case park_result::timed_out: break;
   }
   return wait_result::timed_out;
+}
+
+// Atomics.notify's count: ToIntegerOrInfinity(count), then at least 0. NaN and every
+// negative count wake nobody, +infinity wakes all, a fraction is truncated.
+template <class Count>
+  requires std::is_arithmetic_v<Count>
+std::size_t notify_count(Count count) noexcept {
+  constexpr std::size_t all = std::numeric_limits<std::size_t>::max();
+  if constexpr (std::is_floating_point_v<Count>) {
+    if (std::isnan(count) || count <= Count{0}) return 0;
+    // static_cast<Count>(all) may round up to 2^64: every count below it converts exactly.
+    if (count >= static_cast<Count>(all)) return all;
+    return static_cast<std::size_t>(count);  // truncates towards zero
+  } else if constexpr (std::is_same_v<Count, bool>) {
+    return count ? 1 : 0;
+  } else {
+    if constexpr (std::is_signed_v<Count>) {
+      if (count < Count{0}) return 0;
+    }
+    const auto n = static_cast<std::uintmax_t>(count);
+    if constexpr (sizeof(std::uintmax_t) > sizeof(std::size_t)) {
+      if (n > all) return all;
+    }
+    return static_cast<std::size_t>(n);
+  }
 }
 
 }  // namespace detail
@@ -159,34 +187,37 @@ namespace atomics {
 // `expected`. Only for int32 / int64 views.
 template <waitable_element T>
 wait_result wait(const typed_array<T>& view, std::size_t index, std::type_identity_t<T> expected) {
-  return detail::atomics_wait(view, index, expected, nullptr);
+  return detail::atomics_wait(view, index, expected, detail::deadline::never());
 }
 
-// Atomics.wait with a timeout: a negative or zero timeout does not sleep (timed_out if
-// the value matches); NaN or one beyond a century waits forever, like JavaScript's NaN
-// and +Infinity.
+// Atomics.wait with a timeout, of any duration type: a zero, negative or -infinity
+// timeout does not sleep (timed_out if the value matches); NaN, +infinity and one too
+// large for the steady clock (hours::max()) wait forever, like JavaScript's NaN and
+// +Infinity. Never overflows (see detail/deadline.hpp).
 template <waitable_element T, class Rep, class Period>
 wait_result wait(const typed_array<T>& view, std::size_t index, std::type_identity_t<T> expected,
                  std::chrono::duration<Rep, Period> timeout) {
-  using namespace std::chrono;
-  const auto now = detail::wait_clock::now();
   if constexpr (std::is_floating_point_v<Rep>) {
-    if (std::isnan(timeout.count())) return detail::atomics_wait(view, index, expected, nullptr);
+    // JavaScript reads a NaN timeout as +Infinity; detail::deadline reads NaN as zero.
+    if (std::isnan(timeout.count())) return detail::atomics_wait(view, index, expected, detail::deadline::never());
   }
-  if (duration<double>(timeout) >= duration<double>(hours(24 * 365 * 100)))
-    return detail::atomics_wait(view, index, expected, nullptr);
-  const auto deadline = timeout > duration<Rep, Period>::zero()
-                            ? now + ceil<detail::wait_clock::duration>(timeout)
-                            : now;
-  return detail::atomics_wait(view, index, expected, &deadline);
+  return detail::atomics_wait(view, index, expected, detail::deadline::after(timeout));
 }
 
-// Atomics.notify: wakes up to `count` waiters on the element, oldest first, and returns
-// how many it woke (0 if none was waiting). Only for int32 / int64 views.
+// Atomics.notify(ta, i): wakes every waiter on the element, oldest first, and returns how
+// many it woke (0 if none was waiting). Only for int32 / int64 views.
 template <waitable_element T>
-std::size_t notify(const typed_array<T>& view, std::size_t index,
-                   std::size_t count = std::numeric_limits<std::size_t>::max()) {
-  return detail::atomics_waiters.notify(&view.at(index), count);
+std::size_t notify(const typed_array<T>& view, std::size_t index) {
+  return detail::atomics_waiters.notify(&view.at(index), std::numeric_limits<std::size_t>::max());
+}
+
+// Atomics.notify(ta, i, count): wakes up to `count` waiters, oldest first; returns how many
+// it woke. `count` is any arithmetic type, read as JavaScript reads it: a negative count
+// or NaN wakes nobody (not everyone), +infinity wakes all, a fraction is truncated.
+template <waitable_element T, class Count>
+  requires std::is_arithmetic_v<Count>
+std::size_t notify(const typed_array<T>& view, std::size_t index, Count count) {
+  return detail::atomics_waiters.notify(&view.at(index), detail::notify_count(count));
 }
 
 }  // namespace atomics

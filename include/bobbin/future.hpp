@@ -32,6 +32,7 @@
 
 #include "detail/asymmetric_fence.hpp"
 #include "detail/block_cache.hpp"
+#include "detail/deadline.hpp"
 #include "detail/hooks.hpp"
 #include "errors.hpp"
 
@@ -327,21 +328,19 @@ class future {
     detail::block_on(*s_);
   }
 
+  // Sleeps until ready or `d` has passed on the steady clock. Any duration: a negative,
+  // zero, NaN or -infinity one only looks; one too large to count (hours::max(),
+  // +infinity) waits until ready (detail/deadline.hpp).
   template <class Rep, class Period>
   std::future_status wait_for(const std::chrono::duration<Rep, Period>& d) const {
-    return wait_until(std::chrono::steady_clock::now() + d);
+    return timed_wait(detail::deadline::after(d));
   }
 
+  // Sleeps until ready or `t` has passed on its own clock (any clock, any duration type;
+  // time_point::max() waits until ready, ::min() only looks).
   template <class Clock, class Duration>
-  std::future_status wait_until(const std::chrono::time_point<Clock, Duration>& deadline) const {
-    check();
-    if (s_->done()) return std::future_status::ready;
-    detail::parker& p = detail::this_thread_parker();
-    p.reset();
-    if (!s_->try_register(&p)) return std::future_status::ready;
-    if (p.park_until(deadline) == 0 && s_->try_unregister(&p)) return std::future_status::timeout;
-    p.wait_for(detail::wake_done);  // the completer took our registration
-    return std::future_status::ready;
+  std::future_status wait_until(const std::chrono::time_point<Clock, Duration>& t) const {
+    return timed_wait(detail::deadline::at(t));
   }
 
   // Cancels the task if it has not started: returns true and get() throws
@@ -371,6 +370,18 @@ class future {
   friend detail::value_state<U>* detail::state_of(future<U>&) noexcept;
 
   explicit future(detail::value_state<T>* s) noexcept : s_(s) {}
+
+  std::future_status timed_wait(const detail::deadline& d) const {
+    check();
+    if (s_->done()) return std::future_status::ready;
+    detail::parker& p = detail::this_thread_parker();
+    p.reset();
+    if (!s_->try_register(&p)) return std::future_status::ready;
+    if (p.park_until(d) == 0 && s_->try_unregister(&p)) return std::future_status::timeout;
+    p.wait_for(detail::wake_done);  // the completer took our registration
+    return std::future_status::ready;
+  }
+
   void check() const {
     if (s_ == nullptr) throw_no_state();
   }
@@ -540,9 +551,25 @@ class when_all_vector_state final : public gather_state<std::vector<stored_t<T>>
   using link = typename base::link;
 
  public:
-  explicit when_all_vector_state(std::vector<future<T>> fs) : base(fs.size()), inputs_(std::move(fs)) {
-    links_.reserve(inputs_.size());
-    for (std::size_t i = 0; i < inputs_.size(); ++i) links_.emplace_back(this);
+  // Makes room for n inputs and their values: every allocation when_all makes, before any
+  // input is touched. Then adopt() each input and start().
+  explicit when_all_vector_state(std::size_t n) : base(n), links_(n, link(this)) {
+    inputs_.reserve(n);
+    values_.reserve(n);
+  }
+
+  // Takes a valid input into the room made for it: never allocates.
+  void adopt(future<T>&& f) noexcept { inputs_.push_back(std::move(f)); }
+
+  // Undoes the adopt() calls: moves the inputs back, in order, to the elements from
+  // `first` on, where they came from.
+  template <class It>
+  void give_back(It first) {
+    for (auto& f : inputs_) {
+      *first = std::move(f);
+      ++first;
+    }
+    inputs_.clear();
   }
 
   void start() noexcept {
@@ -554,10 +581,8 @@ class when_all_vector_state final : public gather_state<std::vector<stored_t<T>>
     for (auto& f : inputs_) {
       if (state_of(f)->failed()) std::rethrow_exception(state_of(f)->take_error());
     }
-    std::vector<stored_t<T>> out;
-    out.reserve(inputs_.size());
-    for (auto& f : inputs_) out.push_back(std::move(*state_of(f)->value));
-    return out;
+    for (auto& f : inputs_) values_.push_back(std::move(*state_of(f)->value));  // reserved: no allocation
+    return std::move(values_);
   }
 
  private:
@@ -565,7 +590,32 @@ class when_all_vector_state final : public gather_state<std::vector<stored_t<T>>
 
   std::vector<future<T>> inputs_;
   std::vector<link> links_;
+  std::vector<stored_t<T>> values_;
 };
+
+// True if some future is passed twice (only futures of one type can be the same object).
+template <class... T>
+bool same_future_twice(const future<T>&... fs) noexcept {
+  const void* const at[] = {static_cast<const void*>(&fs)...};
+  for (std::size_t i = 0; i < sizeof...(T); ++i) {
+    for (std::size_t j = i + 1; j < sizeof...(T); ++j) {
+      if (at[i] == at[j]) return true;
+    }
+  }
+  return false;
+}
+
+// For std::move_iterator<It>: It (void for any other iterator).
+template <class It>
+struct move_iterator_base_of {
+  using type = void;
+};
+template <class It>
+struct move_iterator_base_of<std::move_iterator<It>> {
+  using type = It;
+};
+template <class It>
+using move_iterator_base = typename move_iterator_base_of<It>::type;
 
 }  // namespace detail
 
@@ -584,29 +634,64 @@ auto future<T>::then(F&& fn) {
 
 // A future that is ready when every input is; its value is a tuple of their values
 // (std::monostate for future<void>). If any input failed (or was cancelled), it holds the
-// exception of the first such input, in argument order. Consumes the inputs.
+// exception of the first such input, in argument order. Consumes the inputs, but only on
+// success: if it throws (std::bad_alloc, or std::future_error when an input is not valid
+// or is passed twice), every input is left as it was, valid and usable.
 template <class... T>
   requires(sizeof...(T) > 0)
-future<std::tuple<detail::stored_t<T>...>> when_all(future<T>... fs) {
-  if ((!fs.valid() || ...)) throw std::future_error(std::future_errc::no_state);
+future<std::tuple<detail::stored_t<T>...>> when_all(future<T>&&... fs) {
+  if ((!fs.valid() || ...) || detail::same_future_twice(fs...)) {
+    throw std::future_error(std::future_errc::no_state);
+  }
+  // The state is the one allocation; the inputs move into it only once it exists.
   auto* s = new detail::when_all_tuple_state<T...>(std::move(fs)...);
   s->start();
   return detail_make_future<std::tuple<detail::stored_t<T>...>>(s);
 }
 
 // The same over a range of futures (moved from): a future of a vector, in range order.
+// Over a range that can be read twice (a forward range of futures, such as a vector; or
+// move iterators over one), it gives the same guarantee: if it throws, every future in the
+// range is still there, valid. Over a range that can be read only once, the futures it has
+// read are lost if it throws.
 template <std::input_iterator It>
   requires requires { typename std::iter_value_t<It>::value_type; }
-auto when_all(It first, It last) {
+future<std::vector<detail::stored_t<typename std::iter_value_t<It>::value_type>>> when_all(It first, It last) {
   using T = typename std::iter_value_t<It>::value_type;
-  std::vector<future<T>> fs;
-  for (; first != last; ++first) {
-    if (!first->valid()) throw std::future_error(std::future_errc::no_state);
-    fs.push_back(std::move(*first));
+  using state = detail::when_all_vector_state<T>;
+  if constexpr (std::forward_iterator<detail::move_iterator_base<It>>) {
+    return when_all(first.base(), last.base());
+  } else if constexpr (std::forward_iterator<It> && std::is_reference_v<std::iter_reference_t<It>>) {
+    // First pass: check every input and count them. Then allocate everything. Second
+    // pass: move the inputs in, which cannot fail; an input seen twice (the range holds
+    // the same future twice) is found invalid there, and the moves are undone.
+    std::size_t n = 0;
+    for (It i = first; i != last; ++i, ++n) {
+      if (!(*i).valid()) throw std::future_error(std::future_errc::no_state);
+    }
+    auto* s = new state(n);
+    try {
+      for (It i = first; i != last; ++i) {
+        auto&& f = *i;
+        if (!f.valid()) throw std::future_error(std::future_errc::no_state);
+        s->adopt(std::move(f));
+      }
+    } catch (...) {
+      s->give_back(first);
+      delete s;
+      throw;
+    }
+    s->start();
+    return detail_make_future<std::vector<detail::stored_t<T>>>(s);
+  } else {
+    std::vector<future<T>> fs;
+    for (; first != last; ++first) {
+      auto&& f = *first;
+      if (!f.valid()) throw std::future_error(std::future_errc::no_state);
+      fs.push_back(std::move(f));
+    }
+    return when_all(fs.begin(), fs.end());
   }
-  auto* s = new detail::when_all_vector_state<T>(std::move(fs));
-  s->start();
-  return detail_make_future<std::vector<detail::stored_t<T>>>(s);
 }
 
 template <class Range>

@@ -21,6 +21,8 @@
 //   asks exactly that. A pop's claim (seq_cst CAS on head) comes before its hand-on look at
 //   the gate (seq_cst load), so a receiver that registered and then saw the old head is
 //   seen by the hand-on.
+// - Timed operations (send_until, receive_until) take a detail::deadline, or a time point
+//   of any clock, which becomes one (deadline.hpp: saturated, checked on its own clock).
 // - Exceptions: if T's constructor throws in a push, the claimed slot is marked skipped
 //   (receivers step over it), one receiver is woken in case it sleeps on that slot, and
 //   the exception propagates; the channel stays consistent. See slot_storage::move_to
@@ -35,6 +37,7 @@
 #include <variant>
 
 #include "bounded_ring.hpp"
+#include "deadline.hpp"
 #include "queue_slot.hpp"
 #include "segmented_queue.hpp"
 #include "wait_gate.hpp"
@@ -84,8 +87,8 @@ class channel_core {
   }
 
   // As send, but gives up at the deadline (then full).
-  template <class U, class Clock, class Duration>
-  push_status send_until(U&& v, const std::chrono::time_point<Clock, Duration>& deadline) {
+  template <class U>
+  push_status send_until(U&& v, const deadline& d) {
     push_status st = try_send(std::forward<U>(v));
     if (st != push_status::full) return st;
     not_full_.wait_until(
@@ -93,8 +96,14 @@ class channel_core {
           st = try_send(std::forward<U>(v));
           return st != push_status::full;
         },
-        deadline, room_for_a_batch());
+        d, room_for_a_batch());
     return st;
+  }
+
+  // A time point of any clock, checked on that clock.
+  template <class U, class Clock, class Duration>
+  push_status send_until(U&& v, const std::chrono::time_point<Clock, Duration>& t) {
+    return send_until(std::forward<U>(v), deadline::at(t));
   }
 
   pop_status try_receive(std::optional<T>& out) {
@@ -125,12 +134,17 @@ class channel_core {
   }
 
   // As receive, but gives up at the deadline (then nullopt).
-  template <class Clock, class Duration>
-  std::optional<T> receive_until(const std::chrono::time_point<Clock, Duration>& deadline) {
+  std::optional<T> receive_until(const deadline& d) {
     std::optional<T> out;
     if (try_receive(out) == pop_status::empty)
-      not_empty_.wait_until([&] { return try_receive(out) != pop_status::empty; }, deadline);
+      not_empty_.wait_until([&] { return try_receive(out) != pop_status::empty; }, d);
     return out;
+  }
+
+  // A time point of any clock, checked on that clock.
+  template <class Clock, class Duration>
+  std::optional<T> receive_until(const std::chrono::time_point<Clock, Duration>& t) {
+    return receive_until(deadline::at(t));
   }
 
   // True if this call closed the channel.

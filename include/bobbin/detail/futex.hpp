@@ -5,6 +5,9 @@
 // - futex_wait(word, expected, timeout) sleeps only while *word == expected (checked
 //   atomically by the kernel against a concurrent futex_wake); it may return early
 //   (spurious wake-up, signal), so callers re-check their condition in a loop.
+// - futex_wait(word, expected, deadline) sleeps at most the deadline's sleep_time() and
+//   returns timed_out only once the deadline has passed (without sleeping if it already
+//   had); an infinite deadline sleeps without a timeout.
 // - futex_wake(word, n) wakes at most n threads sleeping on word and, on Linux, returns
 //   exactly how many it woke (FUTEX_WAKE's return value). The portable fallback cannot
 //   count and returns 0; code that needs exact counts (atomics::notify) keeps its own
@@ -18,6 +21,8 @@
 #include <chrono>
 #include <cstdint>
 #include <climits>
+
+#include "deadline.hpp"
 
 #if defined(__linux__)
 #include <cerrno>
@@ -93,5 +98,16 @@ inline int futex_wake(const std::atomic<std::uint32_t>& word, int n = INT_MAX) n
 }
 
 #endif
+
+// Sleeps while *word == expected until the deadline: see the contract above.
+inline futex_status futex_wait(const std::atomic<std::uint32_t>& word, std::uint32_t expected,
+                               const deadline& d) noexcept {
+  if (d.is_infinite()) return futex_wait(word, expected);
+  const std::chrono::nanoseconds slice = d.sleep_time();
+  if (slice <= std::chrono::nanoseconds::zero()) return futex_status::timed_out;
+  const futex_status st = futex_wait(word, expected, &slice);
+  // A slice that ended is not the deadline: the caller re-checks and sleeps again.
+  return st == futex_status::timed_out && !d.has_passed() ? futex_status::woken : st;
+}
 
 }  // namespace bobbin::detail

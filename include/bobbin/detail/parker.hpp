@@ -4,7 +4,7 @@
 // detail::completion: a one-shot "done" flag with at most one registered waiter.
 //
 // Parker contract:
-// - Only the owning thread calls reset(), park(), park_until() and wait_for(bit).
+// - Only the owning thread calls reset(), park(), park_until(deadline) and wait_for(bit).
 // - Any thread calls unpark(bit). Each wake-up source uses its own bit, so the owner can
 //   tell "my future completed" (wake_done) from "there may be new work" (wake_work) and
 //   can wait for a particular source's unpark to have happened before it leaves: a waker
@@ -26,9 +26,9 @@
 //   wait for that notification before it reuses or destroys w.
 
 #include <atomic>
-#include <chrono>
 #include <cstdint>
 
+#include "deadline.hpp"
 #include "futex.hpp"
 
 namespace bobbin::detail {
@@ -61,13 +61,10 @@ class parker : public waiter {
   }
 
   // Sleeps until some bit is set or the deadline passes; returns the bits (0: timed out).
-  template <class Clock, class Duration>
-  std::uint32_t park_until(const std::chrono::time_point<Clock, Duration>& deadline) noexcept {
+  std::uint32_t park_until(const deadline& d) noexcept {
     std::uint32_t w;
     while ((w = word_.load(std::memory_order_acquire)) == 0) {
-      const auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - Clock::now());
-      if (left <= std::chrono::nanoseconds::zero()) return 0;
-      futex_wait(word_, 0, &left);
+      if (futex_wait(word_, 0, d) == futex_status::timed_out) return 0;
     }
     return w;
   }

@@ -3,7 +3,8 @@
 // message (or a free slot) may be there for them. Spin briefly, then park on a futex.
 //
 // Contract:
-// - A waiter calls wait(attempt) or wait_until(attempt, deadline). attempt() is the
+// - A waiter calls wait(attempt) or wait_until(attempt, deadline) (a detail::deadline, so
+//   a time point of any clock or a timeout of any size; see deadline.hpp). attempt() is the
 //   caller's non-blocking operation (try to take a message); it runs on the waiting thread
 //   only, any number of times, and returns true when it succeeded or there is nothing left
 //   to wait for (closed). The gate keeps trying it for a short spin (gate_spin_for, with
@@ -34,10 +35,10 @@
 #include <chrono>
 #include <climits>
 #include <cstdint>
-#include <optional>
 #include <thread>
 
 #include "config.hpp"
+#include "deadline.hpp"
 #include "futex.hpp"
 
 namespace bobbin::detail {
@@ -46,33 +47,6 @@ namespace bobbin::detail {
 // thread costs tens of microseconds on a VM; a reply that arrives within the spin is
 // caught without a syscall, and an idle receiver stops burning its core soon after.
 inline constexpr std::chrono::nanoseconds gate_spin_for{5'000};
-
-// Time from now until `deadline`, on the deadline's own clock: zero or less once it has
-// passed, at most an hour (the sleeper re-checks and sleeps again), rounded up so that a
-// wait never ends before its deadline.
-template <class Clock, class Duration>
-std::chrono::nanoseconds time_left(const std::chrono::time_point<Clock, Duration>& deadline) {
-  const auto now = Clock::now();
-  if (deadline <= now) return std::chrono::nanoseconds::zero();
-  const auto left = deadline - now;
-  constexpr std::chrono::hours cap{1};
-  if (left >= cap) return cap;
-  return std::chrono::ceil<std::chrono::nanoseconds>(left);
-}
-
-// The steady-clock deadline `d` from now, for the *_for calls: never earlier than now + d
-// (rounded up), and saturated instead of overflowing for huge d.
-template <class Rep, class Period>
-std::chrono::steady_clock::time_point deadline_after(const std::chrono::duration<Rep, Period>& d) {
-  using clock = std::chrono::steady_clock;
-  const auto now = clock::now();
-  if (d <= d.zero()) return now;
-  // In double: a huge d (hours::max()) would overflow on its way to nanoseconds.
-  if (std::chrono::duration<double>(d) >=
-      std::chrono::duration<double>(clock::time_point::max() - now))
-    return clock::time_point::max();
-  return now + std::chrono::ceil<clock::duration>(d);
-}
 
 class wait_gate {
  public:
@@ -90,15 +64,14 @@ class wait_gate {
   // registered, always.
   template <class Attempt, class Hint = always>
   void wait(Attempt&& attempt, Hint&& worth_trying = {}) {
-    wait_impl(attempt, worth_trying, [] { return std::optional<std::chrono::nanoseconds>{}; });
+    wait_impl(attempt, worth_trying, deadline::never());
   }
 
-  // As wait(), but gives up at `deadline`; returns attempt()'s last answer (false: timed
-  // out). Never returns false before the deadline has passed on its clock.
-  template <class Attempt, class Clock, class Duration, class Hint = always>
-  bool wait_until(Attempt&& attempt, const std::chrono::time_point<Clock, Duration>& deadline,
-                  Hint&& worth_trying = {}) {
-    return wait_impl(attempt, worth_trying, [&] { return std::optional{time_left(deadline)}; });
+  // As wait(), but gives up at `d`; returns attempt()'s last answer (false: timed out).
+  // Never returns false before the deadline has passed on its clock.
+  template <class Attempt, class Hint = always>
+  bool wait_until(Attempt&& attempt, const deadline& d, Hint&& worth_trying = {}) {
+    return wait_impl(attempt, worth_trying, d);
   }
 
   // One more thing may be available: wake one sleeper, if any (see the contract).
@@ -140,11 +113,11 @@ class wait_gate {
   static constexpr std::uint32_t waiter_mask = 0xffff;
   static constexpr std::uint32_t token_one = 1u << 16;
 
-  template <class Attempt, class Hint, class TimeLeft>
-  bool wait_impl(Attempt& attempt, Hint& worth_trying, TimeLeft time_left_now) {
-    if (spin(attempt, worth_trying, time_left_now)) return true;
+  template <class Attempt, class Hint>
+  bool wait_impl(Attempt& attempt, Hint& worth_trying, const deadline& d) {
+    if (spin(attempt, worth_trying, d)) return true;
     for (;;) {
-      if (auto left = time_left_now(); left && left->count() <= 0) return attempt();
+      if (d.has_passed()) return attempt();
       // seq_cst: the registration comes before the attempt below in the total order (the
       // other half of notify_one's load).
       state_.fetch_add(waiter_one, std::memory_order_seq_cst);
@@ -159,7 +132,7 @@ class wait_gate {
         leave();
         return true;
       }
-      if (!sleep(time_left_now)) {
+      if (!sleep(d)) {
         leave();
         return attempt();
       }
@@ -171,8 +144,8 @@ class wait_gate {
   // that the other side can fill or empty a few slots before we look at their cache line
   // again), then yields the processor: if the thread we wait for shares our core, it runs
   // now instead of after our spin.
-  template <class Attempt, class Hint, class TimeLeft>
-  static bool spin(Attempt& attempt, Hint& worth_trying, TimeLeft& time_left_now) {
+  template <class Attempt, class Hint>
+  static bool spin(Attempt& attempt, Hint& worth_trying, const deadline& d) {
     constexpr unsigned max_pause = 16;  // 31 pauses in all before yielding: about 0.35 us here
     const auto spin_end = std::chrono::steady_clock::now() + gate_spin_for;
     unsigned pause = 1;
@@ -180,7 +153,7 @@ class wait_gate {
       if (worth_trying() && attempt()) return true;
       if (pause > max_pause || i % 8 == 0) {  // a clock read costs more than a pause
         if (std::chrono::steady_clock::now() >= spin_end) return false;
-        if (auto left = time_left_now(); left && left->count() <= 0) return false;
+        if (d.has_passed()) return false;
       }
       if (pause <= max_pause) {
         for (unsigned k = 0; k < pause; ++k) cpu_relax();
@@ -193,8 +166,7 @@ class wait_gate {
 
   // Sleeps until this thread takes a token (true) or the deadline passes (false; the
   // thread still owns its unit).
-  template <class TimeLeft>
-  bool sleep(TimeLeft& time_left_now) noexcept {
+  bool sleep(const deadline& d) noexcept {
     std::uint32_t s = state_.load(std::memory_order_relaxed);
     for (;;) {
       if (s >= token_one) {
@@ -204,9 +176,7 @@ class wait_gate {
           return true;
         continue;
       }
-      const auto left = time_left_now();
-      if (left && left->count() <= 0) return false;
-      futex_wait(state_, s, left ? &*left : nullptr);
+      if (futex_wait(state_, s, d) == futex_status::timed_out) return false;
       s = state_.load(std::memory_order_relaxed);  // relaxed: only the token CAS orders
     }
   }

@@ -5,7 +5,8 @@
 //
 // Contract:
 // - wait(address, matches, deadline) and notify(address, count) may be called from any
-//   thread, for any address, concurrently.
+//   thread, for any address, concurrently. The deadline is a detail::deadline
+//   (deadline.hpp): never() waits until notified.
 // - wait() calls matches() under the bucket's lock: a notify() for the same address takes
 //   the same lock, so a notifier that changed the value before notifying either makes
 //   matches() false or finds the waiter queued. No wake-up is lost.
@@ -29,6 +30,7 @@
 // variable per node. Define that macro for a whole program or not at all: the table's
 // type depends on it, so mixing the two in one program breaks the one-definition rule.
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -38,6 +40,7 @@
 #include <thread>
 
 #include "config.hpp"
+#include "deadline.hpp"
 #include "futex.hpp"
 
 #if defined(__linux__) && !defined(BOBBIN_ATOMICS_PORTABLE_PARKING)
@@ -47,8 +50,6 @@
 #endif
 
 namespace bobbin::detail {
-
-using wait_clock = std::chrono::steady_clock;
 
 #if BOBBIN_DETAIL_ATOMICS_FUTEX
 
@@ -61,8 +62,8 @@ class futex_signal {
   // acquire: pairs with signal()'s release.
   bool signalled() const noexcept { return state_.load(std::memory_order_acquire) == set; }
 
-  // Blocks until signalled (true) or `deadline`, if given, has passed (false).
-  bool sleep_until(const wait_clock::time_point* deadline) noexcept {
+  // Blocks until signalled (true) or the deadline has passed (false).
+  bool sleep_until(const deadline& d) noexcept {
     for (;;) {
       std::uint32_t s = state_.load(std::memory_order_acquire);  // pairs with signal()
       if (s == set) return true;
@@ -70,14 +71,7 @@ class futex_signal {
       if (s == waiting && !state_.compare_exchange_weak(s, sleeping, std::memory_order_acquire,
                                                         std::memory_order_acquire))
         continue;
-      if (deadline == nullptr) {
-        futex_wait(state_, sleeping);
-      } else {
-        const auto now = wait_clock::now();
-        if (now >= *deadline) return false;
-        const std::chrono::nanoseconds left = *deadline - now;
-        futex_wait(state_, sleeping, &left);
-      }
+      if (futex_wait(state_, sleeping, d) == futex_status::timed_out) return false;
     }
   }
 
@@ -114,19 +108,19 @@ class condvar_signal {
   // acquire: pairs with signal()'s release (a lock-free peek for the spin).
   bool signalled() const noexcept { return set_.load(std::memory_order_acquire); }
 
-  bool sleep_until(const wait_clock::time_point* deadline) {
+  bool sleep_until(const deadline& d) {
     std::unique_lock lock(mutex_);
     // relaxed: the mutex orders set_ here.
     const auto pred = [this] { return set_.load(std::memory_order_relaxed); };
-    if (deadline == nullptr) {
+    if (d.is_infinite()) {
       cv_.wait(lock, pred);
       return true;
     }
-    // Our own clock decides the timeout, so it never ends early whatever the platform's
-    // condition variable converts the deadline to.
+    // The deadline decides the timeout, on its own clock, so it never ends early whatever
+    // the platform's condition variable converts a timeout to.
     while (!pred()) {
-      if (wait_clock::now() >= *deadline) return false;
-      cv_.wait_until(lock, *deadline);
+      if (d.has_passed()) return false;
+      cv_.wait_for(lock, d.sleep_time());
     }
     return true;
   }
@@ -164,23 +158,23 @@ inline constexpr std::chrono::nanoseconds atomics_spin_before_yield{250};
 class waiter_table {
  public:
   // Queues the caller on `address` if matches() holds (checked under the lock), then
-  // waits for a notify() on that address or for `deadline` (none: forever).
+  // waits for a notify() on that address or for the deadline (never(): no timeout).
   template <class Matches>
-  park_result wait(const void* address, Matches&& matches, const wait_clock::time_point* deadline) {
+  park_result wait(const void* address, Matches&& matches, const deadline& d) {
     bucket& b = bucket_for(address);
     node self{address};
     {
       std::lock_guard lock(b.mutex);
       if (!matches()) return park_result::not_equal;
-      if (deadline != nullptr && wait_clock::now() >= *deadline) return park_result::timed_out;
+      if (d.has_passed()) return park_result::timed_out;
       b.push_back(&self);
     }
 
-    if (spin(self.signal, deadline)) {
+    if (spin(self.signal, d)) {
       self.signal.settle();
       return park_result::notified;
     }
-    if (self.signal.sleep_until(deadline)) return park_result::notified;
+    if (self.signal.sleep_until(d)) return park_result::notified;
 
     {
       std::lock_guard lock(b.mutex);
@@ -190,7 +184,7 @@ class waiter_table {
       }
     }
     // A notifier took the node off just before the deadline and is about to signal it.
-    self.signal.sleep_until(nullptr);
+    self.signal.sleep_until(deadline::never());
     return park_result::notified;
   }
 
@@ -270,16 +264,17 @@ class waiter_table {
     return buckets_[(a * 0x9E3779B97F4A7C15ULL) >> (64 - bucket_bits)];
   }
 
-  static bool spin(const wake_signal& signal, const wait_clock::time_point* deadline) noexcept {
-    const auto start = wait_clock::now();
+  static bool spin(const wake_signal& signal, const deadline& d) noexcept {
+    using clock = std::chrono::steady_clock;
+    const auto start = clock::now();
     auto until = start + atomics_spin_for;
-    if (deadline != nullptr && *deadline < until) until = *deadline;
+    if (!d.is_infinite()) until = start + std::min(atomics_spin_for, d.remaining());
     const auto yield_from = start + atomics_spin_before_yield;
     for (unsigned i = 1;; ++i) {
       if (signal.signalled()) return true;
       cpu_relax();
       if (i % 16 == 0) {  // a look at the clock costs about two pauses
-        const auto now = wait_clock::now();
+        const auto now = clock::now();
         if (now >= until) return false;
         if (now >= yield_from) std::this_thread::yield();
       }
