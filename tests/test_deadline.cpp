@@ -263,17 +263,6 @@ TEST_CASE("deadline::at: a time point of another clock is checked on that clock"
   CHECK(is_past(deadline::at(double_clock::now() - duration<double>(1e-3))));
 }
 
-TEST_CASE("deadline_after (for callers that pass a time point on) saturates too") {
-  using bobbin::detail::deadline_after;
-  CHECK(deadline_after(hours::max()) == steady::time_point::max());
-  CHECK(deadline_after(duration<double>(inf)) == steady::time_point::max());
-  CHECK(deadline_after(duration<double>(-inf)) <= steady::now());
-  CHECK(deadline_after(duration<double>(not_a_number)) <= steady::now());
-  CHECK(deadline_after(nanoseconds::min()) <= steady::now());
-  const auto t0 = steady::now();
-  CHECK(deadline_after(duration<double, std::milli>(1.0000001)) >= t0 + 1'000'001ns);
-}
-
 // ---------------------------------------------------------------------------------------
 // The channels' timed waits with the same values: an infinite one waits for the message
 // that comes ~50 ms later; a past one gives up at once.

@@ -44,6 +44,7 @@
 #include <vector>
 
 #include "detail/config.hpp"
+#include "detail/deadline.hpp"
 #include "detail/executor.hpp"
 #include "detail/mailbox.hpp"
 #include "detail/queue_slot.hpp"
@@ -70,7 +71,7 @@ class broadcast_receiver {
   std::optional<T> try_receive() { return box().core().try_receive(); }
   template <class Rep, class Period>
   std::optional<T> receive_for(const std::chrono::duration<Rep, Period>& d) {
-    return box().core().receive_until(detail::deadline_after(d));
+    return box().core().receive_until(detail::deadline::after(d));
   }
   template <class Clock, class Duration>
   std::optional<T> receive_until(const std::chrono::time_point<Clock, Duration>& t) {

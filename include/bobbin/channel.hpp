@@ -44,6 +44,7 @@
 
 #include "detail/channel_core.hpp"
 #include "detail/config.hpp"
+#include "detail/deadline.hpp"
 #include "detail/queue_slot.hpp"
 #include "detail/receive_iterator.hpp"
 #include "detail/wait_gate.hpp"
@@ -89,13 +90,13 @@ class channel {
   // As send, but gives up after d or at t: then full (and v is left as it was).
   template <class Rep, class Period>
   send_status send_for(T&& v, const std::chrono::duration<Rep, Period>& d) {
-    return send_until(std::move(v), detail::deadline_after(d));
+    return status(core().send_until(std::move(v), detail::deadline::after(d)));
   }
   template <class Rep, class Period>
   send_status send_for(const T& v, const std::chrono::duration<Rep, Period>& d)
     requires std::copy_constructible<T>
   {
-    return send_until(v, detail::deadline_after(d));
+    return status(core().send_until(v, detail::deadline::after(d)));
   }
   template <class Clock, class Duration>
   send_status send_until(T&& v, const std::chrono::time_point<Clock, Duration>& t) {
@@ -124,7 +125,7 @@ class channel {
   // that unless the channel is closed and drained.
   template <class Rep, class Period>
   std::optional<T> receive_for(const std::chrono::duration<Rep, Period>& d) {
-    return core().receive_until(detail::deadline_after(d));
+    return core().receive_until(detail::deadline::after(d));
   }
   template <class Clock, class Duration>
   std::optional<T> receive_until(const std::chrono::time_point<Clock, Duration>& t) {

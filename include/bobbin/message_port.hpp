@@ -56,6 +56,7 @@
 #include <utility>
 
 #include "detail/config.hpp"
+#include "detail/deadline.hpp"
 #include "detail/executor.hpp"
 #include "detail/mailbox.hpp"
 #include "detail/queue_slot.hpp"
@@ -92,7 +93,7 @@ class message_port {
   std::optional<In> try_receive() { return both().in->core().try_receive(); }
   template <class Rep, class Period>
   std::optional<In> receive_for(const std::chrono::duration<Rep, Period>& d) {
-    return both().in->core().receive_until(detail::deadline_after(d));
+    return both().in->core().receive_until(detail::deadline::after(d));
   }
   template <class Clock, class Duration>
   std::optional<In> receive_until(const std::chrono::time_point<Clock, Duration>& t) {

@@ -310,12 +310,4 @@ class deadline {
 
 static_assert(std::is_trivially_copyable_v<deadline>);
 
-// The steady-clock time point `d` from now, never earlier than now + d (rounded up), and
-// saturated (time_point::max()) instead of overflowing. For callers that pass a time
-// point on; new code passes a deadline itself.
-template <class Rep, class Period>
-std::chrono::steady_clock::time_point deadline_after(const std::chrono::duration<Rep, Period>& d) noexcept {
-  return deadline::after(d).steady_time();
-}
-
 }  // namespace bobbin::detail
