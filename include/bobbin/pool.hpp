@@ -859,6 +859,7 @@ class pool_core final : public pool_base {
     detail::asymmetric_fence::heavy();
     const bool work = queues_.has_work_for(w.idx, min_depth);
     const bool nothing = !work && (a != nullptr ? !a->done() : !stopping_.load(std::memory_order_seq_cst));
+    if (nothing && min_depth != 0) [[unlikely]] warn_stack_budget(w);
     if (nothing) w.park.park();
     bool chosen;
     {
@@ -879,6 +880,19 @@ class pool_core final : public pool_base {
     }
     if (a != nullptr && !a->try_unregister(&w.park)) w.park.wait_for(detail::wake_done);
     return chosen;
+  }
+
+  // A wait past its stack budget (help_min_depth) is going to sleep while tasks it may not
+  // run are queued. Another worker or thread may still finish what it waits for, so this
+  // is no certain deadlock; but if none does, the pool hangs. Say so once, on stderr.
+  BOBBIN_NOINLINE void warn_stack_budget(worker& w) noexcept {
+    if (!queues_.has_work_for(w.idx, 0) || stack_warned_.exchange(true, std::memory_order_relaxed)) return;
+    std::fprintf(stderr,
+                 "bobbin: worker %zu waits with half its stack in use, so it may run only tasks deeper than "
+                 "the one it waits in, and tasks it may not run are queued; if nothing else finishes what "
+                 "it waits for, the pool hangs (tasks that wait for unrelated ones, nested thousands deep: "
+                 "see docs/pool.md, \"Waiting helps\")\n",
+                 w.idx);
   }
 
   // Called after making work visible and a fence.
@@ -1151,6 +1165,7 @@ class pool_core final : public pool_base {
   alignas(detail::cache_line) std::atomic<bool> stopping_{false};
   std::atomic<bool> cancelling_{false};
   std::atomic<bool> error_printed_{false};
+  std::atomic<bool> stack_warned_{false};
   std::stop_source stop_source_;
   std::mutex lifecycle_mutex_;
   bool stopped_ = false;  // guarded by lifecycle_mutex_
