@@ -19,6 +19,8 @@
 #include <thread>
 #include <vector>
 
+#include "support/moved_from.hpp"
+
 namespace {
 
 using namespace std::chrono_literals;
@@ -251,21 +253,7 @@ TEST_CASE("on_message on subscribers: each handler sees every message in order" 
   CHECK(seen_b == expected);
 }
 
-namespace {
-
-// Whether call() throws the std::logic_error of a moved-from handle, naming the class.
-template <class F>
-bool refuses_moved_from(F&& call, const std::string& type) {
-  try {
-    call();
-  } catch (const std::logic_error& e) {
-    const std::string what = e.what();
-    return what.find("moved-from") != std::string::npos && what.find(type) != std::string::npos;
-  }
-  return false;
-}
-
-}  // namespace
+using bobbin_test::refuses_moved_from;
 
 TEST_CASE("a moved-from broadcast channel or receiver is empty: clear errors, no null dereference") {
   bobbin::broadcast_channel<int> bc;

@@ -19,6 +19,8 @@
 #include <thread>
 #include <vector>
 
+#include "support/moved_from.hpp"
+
 namespace {
 
 using namespace std::chrono_literals;
@@ -600,21 +602,7 @@ TEST_CASE("large messages: an unbounded channel of few-slot segments" * doctest:
   CHECK(sums[0] + sums[1] == 2ULL * per_producer * (per_producer + 1) / 2);
 }
 
-namespace {
-
-// Whether call() throws the std::logic_error of a moved-from handle, naming the class.
-template <class F>
-bool refuses_moved_from(F&& call, const std::string& type) {
-  try {
-    call();
-  } catch (const std::logic_error& e) {
-    const std::string what = e.what();
-    return what.find("moved-from") != std::string::npos && what.find(type) != std::string::npos;
-  }
-  return false;
-}
-
-}  // namespace
+using bobbin_test::refuses_moved_from;
 
 TEST_CASE("a moved-from channel is empty: clear errors, no null dereference") {
   for (const bool bounded : {false, true}) {

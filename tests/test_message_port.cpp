@@ -19,6 +19,8 @@
 #include <thread>
 #include <vector>
 
+#include "support/moved_from.hpp"
+
 namespace {
 
 using namespace std::chrono_literals;
@@ -365,21 +367,7 @@ TEST_CASE("on_message with a bobbin::pool as the executor" * doctest::timeout(60
   port1.close();
 }
 
-namespace {
-
-// Whether call() throws the std::logic_error of a moved-from handle, naming the class.
-template <class F>
-bool refuses_moved_from(F&& call, const std::string& type) {
-  try {
-    call();
-  } catch (const std::logic_error& e) {
-    const std::string what = e.what();
-    return what.find("moved-from") != std::string::npos && what.find(type) != std::string::npos;
-  }
-  return false;
-}
-
-}  // namespace
+using bobbin_test::refuses_moved_from;
 
 TEST_CASE("a moved-from port is empty: clear errors, no null dereference") {
   auto channel = bobbin::make_message_channel<std::string, int>();

@@ -26,6 +26,8 @@
 
 #if defined(__linux__)
 #include <pthread.h>
+
+#include "support/moved_from.hpp"
 #endif
 
 using namespace std::chrono_literals;
@@ -715,21 +717,7 @@ TEST_CASE("supervisor: destroyed from an on_restart hook neither hangs nor abort
   std::this_thread::sleep_for(10ms);  // let the detached monitor finish its last steps
 }
 
-namespace {
-
-// Whether call() throws the std::logic_error of a moved-from handle, naming the class.
-template <class F>
-bool refuses_moved_from(F&& call, const std::string& type) {
-  try {
-    call();
-  } catch (const std::logic_error& e) {
-    const std::string what = e.what();
-    return what.find("moved-from") != std::string::npos && what.find(type) != std::string::npos;
-  }
-  return false;
-}
-
-}  // namespace
+using bobbin_test::refuses_moved_from;
 
 TEST_CASE("a moved-from worker is empty: clear errors, no null dereference" * doctest::timeout(60)) {
   bobbin::worker<int> a([](bobbin::worker_context<int>& ctx) {
