@@ -2,8 +2,14 @@
 //   empty   1,000,000 empty tasks posted from one outside thread, then wait_idle
 //   skewed  10,000 tasks, 90% spinning 1 us and 10% spinning 100 us (every 10th), then wait_idle
 //   fib     recursive fib(25), one submit per call
+// and, for priority alone (the others ignore task_options::priority):
+//   levels/L   200,000 empty priority-0 tasks, after L distinct priorities were used once
+//              each (posted and drained before the timing: a priority used as a deadline
+//              leaves such a trail); L = 0 is the same pool without the trail
+//   deadlines  200,000 empty tasks, each at a priority of its own (a level per task)
 // After the benchmarks, a table gives each policy's time as a ratio to work_stealing's,
-// measured in this same run. BOBBIN_THREADS overrides the thread count.
+// measured in this same run, and the priority rows as ratios to levels/0. BOBBIN_THREADS
+// overrides the thread count.
 #include <benchmark/benchmark.h>
 
 #include <bobbin/pool.hpp>
@@ -97,6 +103,44 @@ void fib_25(benchmark::State& state, const char* name) {
   state.SetItemsProcessed(121'392 * static_cast<long>(state.iterations()));  // fib(26) - 1 tasks
 }
 
+// priority only: see the top.
+constexpr long level_tasks = 200'000;
+
+void priority_after_levels(benchmark::State& state) {
+  const int levels = static_cast<int>(state.range(0));
+  bobbin::pool<bobbin::priority> p({.threads = threads()});
+  std::atomic<long> ran{0};
+  for (int i = 1; i <= levels; ++i) p.post({.priority = i}, [&ran] { ran.fetch_add(1, std::memory_order_relaxed); });
+  p.wait_idle();
+  if (ran.exchange(0) != levels) state.SkipWithError("lost or repeated tasks while making the levels");
+  for (auto _ : state) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (long i = 0; i < level_tasks; ++i) p.post([&ran] { ran.fetch_add(1, std::memory_order_relaxed); });
+    p.wait_idle();
+    record("levels/" + std::to_string(levels), "priority",
+           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  if (ran.load() != level_tasks * static_cast<long>(state.iterations())) state.SkipWithError("lost or repeated tasks");
+  state.SetItemsProcessed(level_tasks * static_cast<long>(state.iterations()));
+}
+
+void priority_deadlines(benchmark::State& state) {
+  bobbin::pool<bobbin::priority> p({.threads = threads()});
+  std::atomic<long> ran{0};
+  long deadline = 0;  // ever later: each task a lower priority than the one before
+  for (auto _ : state) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (long i = 0; i < level_tasks; ++i) {
+      const int priority = -static_cast<int>(++deadline % 1'000'000'000);
+      p.post({.priority = priority}, [&ran] { ran.fetch_add(1, std::memory_order_relaxed); });
+    }
+    p.wait_idle();
+    record("deadlines", "priority", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  if (ran.load() != level_tasks * static_cast<long>(state.iterations())) state.SkipWithError("lost or repeated tasks");
+  state.SetItemsProcessed(level_tasks * static_cast<long>(state.iterations()));
+}
+
 template <class P>
 void register_policy(const char* name) {
   benchmark::RegisterBenchmark((std::string("empty/") + name).c_str(), empty_tasks<P>, name)
@@ -125,6 +169,14 @@ void print_ratios() {
     }
     std::printf("\n");
   }
+  const double base = best["levels/0"]["priority"];
+  for (const char* w : {"levels/0", "levels/20000", "deadlines"}) {
+    const double t = best[w]["priority"];
+    if (t == 0) continue;
+    std::printf("priority %-13s %6.1f M/s %6.1f ms", w, static_cast<double>(level_tasks) / t / 1e6, t * 1e3);
+    if (base != 0) std::printf(" %5.2fx levels/0", t / base);
+    std::printf("\n");
+  }
 }
 
 }  // namespace
@@ -135,6 +187,10 @@ int main(int argc, char** argv) {
   register_policy<bobbin::round_robin>("round_robin");
   register_policy<bobbin::priority>("priority");
   register_policy<bobbin::fifo>("fifo");
+  benchmark::RegisterBenchmark("levels/priority", priority_after_levels)
+      ->Arg(0)->Arg(20'000)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(1.0);
+  benchmark::RegisterBenchmark("deadlines/priority", priority_deadlines)
+      ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(1.0);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

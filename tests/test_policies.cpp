@@ -9,8 +9,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <climits>
+#include <cstdint>
 #include <latch>
 #include <mutex>
+#include <random>
 #include <set>
 #include <thread>
 #include <utility>
@@ -49,6 +53,28 @@ struct hold {
       release.wait();
     });
     started.wait();
+  }
+};
+
+// The priority policy's queues on their own, driven from one thread, as the pool's one
+// worker would: each task records its id when it runs.
+struct priority_queues {
+  bobbin::priority::queues q;
+  std::vector<int> ran;
+
+  explicit priority_queues(std::size_t aging = 0) : q(1, bobbin::pool_options{.priority_aging = aging}) {}
+  void push(int id, int priority, std::uint32_t depth = 0) {
+    bobbin::detail::task t([this, id] { ran.push_back(id); });
+    t.set_depth(depth);
+    q.push(t, bobbin::task_options{.priority = priority}, bobbin::detail::outside);
+  }
+  // The id of the task pop() hands out (run at once), or -1 when it hands out none.
+  int pop(std::uint32_t min_depth = 0) {
+    bobbin::detail::task t;
+    bobbin::detail::pop_info info;
+    if (!q.pop(0, t, info, min_depth)) return -1;
+    t.run();
+    return ran.back();
   }
 };
 
@@ -114,6 +140,164 @@ TEST_CASE("priority: aging lets an old low-priority task through a stream of hig
       CHECK(pos < 3);  // within the first `aging` tasks taken
     }
   }
+}
+
+TEST_CASE("priority: every int is a level, INT_MAX first and INT_MIN last") {
+  bobbin::pool<bobbin::priority> p({.threads = 1});
+  hold h;
+  h.on(p);
+  std::vector<int> order;
+  const int prio[] = {0, INT_MIN, INT_MAX, -1, INT_MIN + 1, INT_MAX - 1, 1, INT_MIN, INT_MAX};
+  for (int i = 0; i < 9; ++i) p.post({.priority = prio[i]}, [&order, i] { order.push_back(i); });
+  h.release.count_down();
+  p.wait_idle();
+  CHECK(order == std::vector<int>{2, 8, 5, 6, 0, 3, 4, 1, 7});
+}
+
+TEST_CASE("priority queues: higher first, FIFO within a level, and a level is freed once empty") {
+  priority_queues d;
+  const std::vector<int> prio{0, INT_MAX, INT_MIN, -1, 1, INT_MAX, INT_MIN, 0, INT_MIN + 1, INT_MAX - 1, 1, -1};
+  // Twice, the second time with every priority p as ~p (the order of the levels reversed),
+  // on the levels the first round emptied (kept as spares, reused under other priorities).
+  for (int round = 0; round < 2; ++round) {
+    CAPTURE(round);
+    const auto level = [&](int id) {
+      const int p = prio[static_cast<std::size_t>(id)];
+      return round == 0 ? p : ~p;
+    };
+    d.ran.clear();
+    std::vector<int> expected;
+    for (int id = 0; id < static_cast<int>(prio.size()); ++id) {
+      d.push(id, level(id));
+      expected.push_back(id);
+    }
+    CHECK(d.q.levels_held() >= 7);  // 7 distinct priorities
+    std::stable_sort(expected.begin(), expected.end(), [&](int a, int b) { return level(a) > level(b); });
+    std::vector<int> got;
+    for (int id; (id = d.pop()) != -1;) got.push_back(id);
+    CHECK(got == expected);
+    CHECK(d.q.levels_held() <= bobbin::priority::queues::spare_levels);
+  }
+}
+
+TEST_CASE("priority queues: 20,000 distinct levels (a priority used as a deadline) are all freed once drained") {
+  constexpr int levels = 20'000;
+  priority_queues d;
+  for (int round = 0; round < 2; ++round) {
+    CAPTURE(round);
+    d.ran.clear();
+    // Every priority once, in a scrambled order (7919 is prime to 20,000), around 0.
+    const auto prio = [](int id) { return id * 7919 % levels - levels / 2; };
+    for (int id = 0; id < levels; ++id) d.push(id, prio(id));
+    CHECK(d.q.levels_held() >= static_cast<std::size_t>(levels));
+    CHECK(d.q.levels_held() <= static_cast<std::size_t>(levels) + bobbin::priority::queues::spare_levels);
+    int out_of_order = 0, taken = 0, last = INT_MAX;
+    for (int id; (id = d.pop()) != -1; ++taken) {
+      out_of_order += prio(id) >= last;
+      last = prio(id);
+    }
+    CHECK(taken == levels);
+    CHECK(out_of_order == 0);
+    CHECK(d.q.levels_held() <= bobbin::priority::queues::spare_levels);
+  }
+}
+
+TEST_CASE("priority queues: strict, aged and deep pops match a model while levels come and go" * doctest::timeout(60)) {
+  struct queued {
+    int id, priority;
+    std::uint32_t depth;
+  };
+  for (std::size_t aging : {0u, 1u, 3u}) {
+    CAPTURE(aging);
+    priority_queues d(aging);
+    std::vector<queued> model;  // in submission order
+    std::mt19937 rng(static_cast<unsigned>(17 + aging));
+    const int extremes[] = {INT_MIN, INT_MAX, INT_MIN + 1, -1, 0};
+    std::uint64_t taken = 0;
+    int next_id = 0, wrong = 0, wrong_levels = 0;
+    for (int step = 0; step < 20'000; ++step) {
+      if (rng() % 2 == 0) {
+        const int priority = rng() % 4 == 0 ? extremes[rng() % 5] : static_cast<int>(rng() % 64) - 32;
+        const std::uint32_t depth = rng() % 3;
+        d.push(next_id, priority, depth);
+        model.push_back({next_id++, priority, depth});
+      } else {
+        const std::uint32_t min_depth = rng() % 4 == 0 ? 1 + rng() % 2 : 0;
+        // What the policy promises: a deep waiter gets the first task deep enough in
+        // priority order; otherwise every aging-th take is the oldest task, the others
+        // the highest level's oldest.
+        auto pick = model.end();
+        if (min_depth == 0 && !model.empty() && aging != 0 && ++taken % aging == 0) {
+          pick = model.begin();
+        } else {
+          for (auto it = model.begin(); it != model.end(); ++it) {
+            if (it->depth >= min_depth && (pick == model.end() || it->priority > pick->priority)) pick = it;
+          }
+        }
+        const int expected = pick == model.end() ? -1 : pick->id;
+        if (pick != model.end()) model.erase(pick);
+        wrong += d.pop(min_depth) != expected;
+      }
+      std::set<int> live;
+      for (const queued& q : model) live.insert(q.priority);
+      const std::size_t held = d.q.levels_held();
+      wrong_levels += held < live.size() || held > live.size() + bobbin::priority::queues::spare_levels;
+    }
+    CHECK(wrong == 0);
+    CHECK(wrong_levels == 0);
+    // Exactly once: what is left comes out, and every task ran once.
+    while (d.pop() != -1) {
+    }
+    std::vector<int> ran = d.ran;
+    std::sort(ran.begin(), ran.end());
+    std::vector<int> all(static_cast<std::size_t>(next_id));
+    for (int i = 0; i < next_id; ++i) all[static_cast<std::size_t>(i)] = i;
+    CHECK(ran == all);
+    CHECK(d.q.levels_held() <= bobbin::priority::queues::spare_levels);
+  }
+}
+
+TEST_CASE("priority: after 20,000 distinct levels, level-0 tasks cost what they did before" * doctest::timeout(300)) {
+  // A priority used as a deadline leaves a trail of levels behind. Every level was once
+  // kept for good and scanned by every pop: 20,000 of them made the same tasks hundreds of
+  // times slower. One worker, held while the tasks are queued, then draining them alone:
+  // rounds steady enough to compare, the best of a few of each.
+  constexpr int levels = 20'000;
+#if BOBBIN_TSAN
+  constexpr int tasks = 10'000;
+#else
+  constexpr int tasks = 50'000;
+#endif
+  constexpr double bound = 5.0;  // generous: two shared cores, noisy neighbours
+  bobbin::pool<bobbin::priority> p({.threads = 1});
+  std::atomic<int> ran{0};
+  const auto round = [&] {
+    hold h;
+    h.on(p);
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < tasks; ++i) p.post([&ran] { ran.fetch_add(1, std::memory_order_relaxed); });
+    h.release.count_down();
+    p.wait_idle();
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
+  double before = 1e9;
+  for (int r = 0; r < 3; ++r) before = std::min(before, round());
+  {
+    hold h;
+    h.on(p);
+    for (int i = 1; i <= levels; ++i) p.post({.priority = i}, [&ran] { ran.fetch_add(1, std::memory_order_relaxed); });
+    h.release.count_down();
+    p.wait_idle();
+  }
+  double after = 1e9;
+  int rounds_after = 0;
+  while (rounds_after < 3 && after > 1.5 * before) {  // until a round as good as before, or 3
+    after = std::min(after, round());
+    ++rounds_after;
+  }
+  MESSAGE("level-0 tasks: best round ", before * 1e3, " ms before, ", after * 1e3, " ms after ", levels, " levels");
+  CHECK(after <= bound * before);
+  CHECK(ran.load() == 3 * tasks + levels + rounds_after * tasks);
 }
 
 TEST_CASE("least_busy: with three of four workers blocked, tasks submitted one at a time run on the free one") {
