@@ -113,7 +113,12 @@ struct priority {
     static constexpr std::size_t first_tasks = 2;  // a new level's ring; one task per level is common
 
     struct level {
-      detail::task_ring ring{first_tasks};
+      // Spelled out: clang 14 took the implicit one, with a default member initializer in
+      // a nested class, for noexcept, and a std::bad_alloc from the ring reached
+      // std::terminate (test_fault_injection, clang + ASan).
+      level() : ring(first_tasks) {}
+
+      detail::task_ring ring;
       std::size_t most_held = 0;  // the most tasks ring has held; its capacity is the power of two at or above
       std::size_t age_slot = 0;   // its index in by_age_ (aging only)
 
