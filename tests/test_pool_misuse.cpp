@@ -227,6 +227,9 @@ TEST_CASE_TEMPLATE("pool misuse: tasks wait for unrelated futures queued behind 
     auto gate = std::make_shared<std::latch>(1);
     std::vector<bobbin::future<int>> waiters;
     for (std::size_t i = 0; i < threads; ++i) p->post([gate] { gate->wait(); });  // hold the workers
+    // ... all of them, before any waiter is queued: a worker may take outside tasks in a
+    // batch and run a waiter before its gate, before the late futures exist.
+    while (p->stats().running < threads) std::this_thread::yield();
     for (int i = 0; i < n; ++i) waiters.push_back(p->submit([late, i] { return (*late)[i].get() + 1; }));
     for (int i = 0; i < n; ++i) (*late)[i] = p->submit([i] { return i; });
     gate->count_down();
