@@ -1,5 +1,5 @@
 /*
- * ws_deque.pml: a Promela model of bobbin::detail::ws_deque (include/bobbin/detail/deque.hpp),
+ * ws_deque.pml: a Promela model of bobbin::detail::ws_deque (include/bobbin/detail/task/ws_deque.hpp),
  * the growable Chase-Lev deque, checked with spin for the exactly-once property.
  *
  * One owner process does a nondeterministic interleaving of NPUSH push() and NPOP pop()

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Model check of the work-stealing deque (include/bobbin/detail/deque.hpp) with spin: runs
+# Model check of the work-stealing deque (include/bobbin/detail/task/ws_deque.hpp) with spin: runs
 # models/ws_deque.pml under each memory model and variant, with a complete (exhaustive)
 # search, and checks each outcome against what is expected:
 #   - the code's model under SC, x86-TSO and release/acquire (RA) finds no error;

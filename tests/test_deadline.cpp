@@ -4,7 +4,7 @@
 // Threads never assert: they collect, the test checks.
 
 #include <bobbin/channel.hpp>
-#include <bobbin/detail/deadline.hpp>
+#include <bobbin/detail/time/deadline.hpp>
 
 #include <doctest/doctest.h>
 

@@ -1,8 +1,8 @@
 // The Chase-Lev deque alone: exactly-once delivery between an owner and thieves, growth.
 #include <doctest/doctest.h>
 
-#include <bobbin/detail/asymmetric_fence.hpp>
-#include <bobbin/detail/deque.hpp>
+#include <bobbin/detail/sync/asymmetric_fence.hpp>
+#include <bobbin/detail/task/ws_deque.hpp>
 
 #include <algorithm>
 #include <atomic>

@@ -16,7 +16,7 @@
 #include <bobbin/broadcast_channel.hpp>
 #include <bobbin/channel.hpp>
 #include <bobbin/detail/config.hpp>
-#include <bobbin/detail/deque.hpp>
+#include <bobbin/detail/task/ws_deque.hpp>
 #include <bobbin/message_port.hpp>
 #include <bobbin/policies.hpp>
 #include <bobbin/pool.hpp>
@@ -174,7 +174,7 @@ outcome attempt(F&& f) {
 
 // Runs f on a new thread and joins it. The injection's switch is per thread, so f arms it
 // there; and a new thread's caches are empty (the per-thread block cache of future states,
-// detail/block_cache.hpp), so the state of its first submit really comes from operator new.
+// detail/future/block_cache.hpp), so the state of its first submit really comes from operator new.
 template <class F>
 void on_fresh_thread(F&& f) {
   std::thread t(std::forward<F>(f));

@@ -5,8 +5,8 @@
 #include <doctest/doctest.h>
 
 #include <bobbin/detail/config.hpp>
-#include <bobbin/detail/task.hpp>
-#include <bobbin/detail/task_injector.hpp>
+#include <bobbin/detail/task/task.hpp>
+#include <bobbin/detail/task/task_injector.hpp>
 
 #include <algorithm>
 #include <array>

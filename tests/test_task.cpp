@@ -1,7 +1,7 @@
 // detail::task: inline storage, boxing, run-once, cancellation.
 #include <doctest/doctest.h>
 
-#include <bobbin/detail/task.hpp>
+#include <bobbin/detail/task/task.hpp>
 
 #include <array>
 #include <memory>

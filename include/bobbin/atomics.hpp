@@ -24,7 +24,7 @@
 //   each other, as in JavaScript.
 // - What a notifier wrote before notify() happens before a waiter it wakes returns.
 //
-// Parking: see detail/waiter_list.hpp (futex on Linux; mutex and condition variable
+// Parking: see detail/sync/waiter_table.hpp (futex on Linux; mutex and condition variable
 // elsewhere or with BOBBIN_ATOMICS_PORTABLE_PARKING defined for the whole program).
 
 #include <atomic>
@@ -37,8 +37,8 @@
 #include <string_view>
 #include <type_traits>
 
-#include "detail/deadline.hpp"
-#include "detail/waiter_list.hpp"
+#include "detail/time/deadline.hpp"
+#include "detail/sync/waiter_table.hpp"
 #include "shared_buffer.hpp"
 
 namespace bobbin {
@@ -193,7 +193,7 @@ wait_result wait(const typed_array<T>& view, std::size_t index, std::type_identi
 // Atomics.wait with a timeout, of any duration type: a zero, negative or -infinity
 // timeout does not sleep (timed_out if the value matches); NaN, +infinity and one too
 // large for the steady clock (hours::max()) wait forever, like JavaScript's NaN and
-// +Infinity. Never overflows (see detail/deadline.hpp).
+// +Infinity. Never overflows (see detail/time/deadline.hpp).
 template <waitable_element T, class Rep, class Period>
 wait_result wait(const typed_array<T>& view, std::size_t index, std::type_identity_t<T> expected,
                  std::chrono::duration<Rep, Period> timeout) {

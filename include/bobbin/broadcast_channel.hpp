@@ -44,12 +44,12 @@
 #include <vector>
 
 #include "detail/config.hpp"
-#include "detail/deadline.hpp"
-#include "detail/executor.hpp"
-#include "detail/mailbox.hpp"
-#include "detail/queue_slot.hpp"
-#include "detail/receive_iterator.hpp"
-#include "detail/wait_gate.hpp"
+#include "detail/time/deadline.hpp"
+#include "detail/channel/executor.hpp"
+#include "detail/channel/mailbox.hpp"
+#include "detail/queue/slot_storage.hpp"
+#include "detail/channel/receive_iterator.hpp"
+#include "detail/sync/wait_gate.hpp"
 
 namespace bobbin {
 

@@ -42,12 +42,12 @@
 #include <stdexcept>
 #include <utility>
 
-#include "detail/channel_core.hpp"
+#include "detail/channel/channel_core.hpp"
 #include "detail/config.hpp"
-#include "detail/deadline.hpp"
-#include "detail/queue_slot.hpp"
-#include "detail/receive_iterator.hpp"
-#include "detail/wait_gate.hpp"
+#include "detail/time/deadline.hpp"
+#include "detail/queue/slot_storage.hpp"
+#include "detail/channel/receive_iterator.hpp"
+#include "detail/sync/wait_gate.hpp"
 
 namespace bobbin {
 

@@ -9,7 +9,7 @@
 // ready()/get() observe completion with acquire, so the result is visible.
 //
 // Waiting: get()/wait() on a pool worker run other pending tasks while the result is not
-// ready (see detail/hooks.hpp), so recursive fork-join never deadlocks; on any other
+// ready (see detail/task/scheduler.hpp), so recursive fork-join never deadlocks; on any other
 // thread they sleep without spinning. wait_for/wait_until sleep (no helping) up to their
 // deadline on every thread.
 
@@ -30,10 +30,10 @@
 #include <variant>
 #include <vector>
 
-#include "detail/asymmetric_fence.hpp"
-#include "detail/block_cache.hpp"
-#include "detail/deadline.hpp"
-#include "detail/hooks.hpp"
+#include "detail/sync/asymmetric_fence.hpp"
+#include "detail/future/block_cache.hpp"
+#include "detail/time/deadline.hpp"
+#include "detail/task/block_on.hpp"
 #include "errors.hpp"
 
 namespace bobbin {
@@ -74,7 +74,7 @@ class state_base : public awaitable {
   // Dekker pattern, so at least one sees the other. A runner that sees no cancel runs:
   // that consumer then sees started_ and gives up. Otherwise the two decide with one CAS
   // on stage_ (a consumer that saw started_ does not contend: the runner's CAS wins). The
-  // fences are asymmetric (detail/asymmetric_fence.hpp): the runner's, paid per task, is
+  // fences are asymmetric (detail/sync/asymmetric_fence.hpp): the runner's, paid per task, is
   // a compiler barrier; the consumer's, paid per cancel(), a membarrier() system call. A
   // CAS per task here was a fifth of a fork-join submit's time (measured with perf).
 
@@ -152,8 +152,9 @@ class state_base : public awaitable {
   void set_error(std::exception_ptr e) noexcept { error_ = std::move(e); }
 
   // Runs the task this state belongs to (a submit's callable, a continuation); called by
-  // the queued runner. Ends with complete_and_leave() (or release() if cancelled).
-  virtual void run() = 0;
+  // the queued runner. Ends with complete_and_leave() (or release() if cancelled); returns
+  // how it ended, for the pool's statistics.
+  virtual task_outcome run() = 0;
   // Asks a running task to stop (its stop_token), if it has one.
   virtual void request_stop() noexcept {}
 
@@ -196,21 +197,17 @@ class value_state : public state_base {
 struct state_runner {
   state_base* state;
   using bobbin_cancel_hook = void;
-  void operator()() const { state->run(); }
-  void cancel() noexcept {
-    last_task_outcome() = task_outcome::cancelled;
-    state->cancel_from_runner();
-  }
+  task_outcome operator()() const { return state->run(); }
+  void cancel() noexcept { state->cancel_from_runner(); }
 };
 
 // Runs `body` as the state's task: honours cancellation, captures exceptions, reports
 // the outcome, drops the runner's reference.
 template <class T, class Body>
-void run_state(value_state<T>& s, Body&& body) noexcept {
+task_outcome run_state(value_state<T>& s, Body&& body) noexcept {
   if (!s.begin_run()) {
-    last_task_outcome() = task_outcome::cancelled;
     s.release();
-    return;
+    return task_outcome::cancelled;
   }
   std::exception_ptr error;
   try {
@@ -220,10 +217,11 @@ void run_state(value_state<T>& s, Body&& body) noexcept {
   }
   // Completed after the catch block has ended: the runtime's own reference to the
   // exception is gone before the consumer may see (and free) it.
-  last_task_outcome() = error ? task_outcome::failed : task_outcome::ok;
+  const task_outcome outcome = error ? task_outcome::failed : task_outcome::ok;
   if (error) s.set_error(std::move(error));
   run_before_publish();
   s.complete_and_leave();
+  return outcome;
 }
 
 // The state of pool::submit(fn, args...): the callable and its arguments live in it.
@@ -235,11 +233,11 @@ class task_state final : public value_state<R> {
   template <class G, class... A>
   explicit task_state(G&& g, A&&... a) : fn_(std::forward<G>(g)), args_(std::forward<A>(a)...) {}
 
-  void run() override {
-    run_state<R>(*this, [this]() -> R {
+  task_outcome run() override {
+    return run_state<R>(*this, [this]() -> R {
       if constexpr (wants_stop) {
         std::optional<std::stop_callback<forward_stop>> link;
-        if (worker_hook* w = current_worker()) link.emplace(w->stop_token(), forward_stop{&stop_});
+        if (pool_thread* w = current_pool_thread().thread) link.emplace(w->stop_token(), forward_stop{&stop_});
         return std::apply([this](auto&... a) -> R { return std::invoke(fn_, stop_.get_token(), std::move(a)...); },
                           args_);
       } else {
@@ -252,7 +250,7 @@ class task_state final : public value_state<R> {
     if constexpr (wants_stop) stop_.request_stop();
   }
 
-  // One allocation per submit, from a per-thread cache (detail/block_cache.hpp).
+  // One allocation per submit, from a per-thread cache (detail/future/block_cache.hpp).
   static void* operator new(std::size_t) { return cached_allocation<task_state>::allocate(); }
   static void operator delete(void* p) noexcept { cached_allocation<task_state>::deallocate(p); }
 
@@ -330,7 +328,7 @@ class future {
 
   // Sleeps until ready or `d` has passed on the steady clock. Any duration: a negative,
   // zero, NaN or -infinity one only looks; one too large to count (hours::max(),
-  // +infinity) waits until ready (detail/deadline.hpp).
+  // +infinity) waits until ready (detail/time/deadline.hpp).
   template <class Rep, class Period>
   std::future_status wait_for(const std::chrono::duration<Rep, Period>& d) const {
     return timed_wait(detail::deadline::after(d));
@@ -424,8 +422,8 @@ class continuation_state final : public value_state<U>, public waiter {
     if (!src_->try_register(static_cast<waiter*>(this))) launch();
   }
 
-  void run() override {
-    run_state<U>(*this, [this]() -> U {
+  task_outcome run() override {
+    return run_state<U>(*this, [this]() -> U {
       if (src_->failed()) std::rethrow_exception(src_->take_error());
       if constexpr (std::is_void_v<T>) {
         return std::invoke(fn_);
@@ -443,7 +441,7 @@ class continuation_state final : public value_state<U>, public waiter {
   // not a pool worker or its pool refuses work. (A pool pointer kept in the state could
   // outlive its pool; the current thread's pool is alive by definition.)
   void launch() noexcept {
-    if (worker_hook* w = current_worker()) {
+    if (pool_thread* w = current_pool_thread().thread) {
       scheduler* s = &w->owner();
       task t(state_runner{this});
       try {
@@ -500,7 +498,7 @@ class gather_state : public value_state<Result> {
     this->complete_and_leave();
   }
 
-  void run() override {}  // never queued
+  task_outcome run() override { return task_outcome::ok; }  // never queued
 
  private:
   std::atomic<std::size_t> remaining_;

@@ -1,6 +1,6 @@
 #pragma once
 // Scheduling policies for bobbin::pool<Policy>; one header each under policy/, all plugged
-// into the pool's one worker loop (see policy/common.hpp for what a policy provides).
+// into the pool's one worker loop (see detail/policy/vocabulary.hpp for what a policy provides).
 //
 //   work_stealing  per-worker deques, idle workers steal (the default)
 //   least_busy     each task to the worker with the fewest queued + running tasks

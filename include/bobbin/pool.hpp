@@ -34,7 +34,7 @@
 //   work. A sleeper whose last look finds work searches again (counted) before it takes
 //   it: a producer that saw it searching woke nobody, so it owes the "last searcher wakes
 //   the next" step for what it leaves behind. No lost wake-ups, and an idle pool sleeps in
-//   futex_wait. The fences are asymmetric (detail/asymmetric_fence.hpp): the producer's,
+//   futex_wait. The fences are asymmetric (detail/sync/asymmetric_fence.hpp): the producer's,
 //   paid per task, is a compiler barrier; the sleeper's, paid per sleep, is a membarrier()
 //   system call.
 // - Helping: a worker that waits (future::get, task_group::wait) runs other tasks
@@ -42,7 +42,7 @@
 //   depth (0 from outside, its parent's + 1 from a task). While less than half of a
 //   worker's stack is in use, its waits may run any task (so tasks may wait for unrelated
 //   ones queued behind them, thousands deep, on a single-thread pool); past that, only
-//   tasks deeper than the one they wait in (detail/stack_budget.hpp). That bounds the
+//   tasks deeper than the one they wait in (detail/pool/stack_budget.hpp). That bounds the
 //   stack (a helper taking the oldest task of a shared queue would otherwise nest without
 //   end) and cannot deadlock a fork-join computation: with
 //   depths rising along every chain of waits, no chain can close into a cycle (the rule
@@ -86,12 +86,12 @@
 #include <unistd.h>
 #endif
 
-#include "detail/asymmetric_fence.hpp"
+#include "detail/sync/asymmetric_fence.hpp"
 #include "detail/config.hpp"
-#include "detail/hooks.hpp"
-#include "detail/parker.hpp"
-#include "detail/stack_budget.hpp"
-#include "detail/task.hpp"
+#include "detail/task/block_on.hpp"
+#include "detail/sync/parker.hpp"
+#include "detail/pool/stack_budget.hpp"
+#include "detail/task/task.hpp"
 #include "detail/thread_name.hpp"
 #include "errors.hpp"
 #include "future.hpp"
@@ -228,7 +228,7 @@ class pool_base : public detail::scheduler {
   static auto make_detached(F&& fn, Args&&... args) {
     return [f = std::decay_t<F>(std::forward<F>(fn)), ... a = std::decay_t<Args>(std::forward<Args>(args))]() mutable {
       if constexpr (std::is_invocable_v<std::decay_t<F>&, std::stop_token, std::decay_t<Args>&&...>) {
-        std::invoke(f, detail::current_worker()->stop_token(), std::move(a)...);
+        std::invoke(f, detail::current_pool_thread().thread->stop_token(), std::move(a)...);
       } else {
         std::invoke(f, std::move(a)...);
       }
@@ -506,17 +506,16 @@ class pool_core final : public pool_base {
     wake_all_sleepers();
   }
 
-  struct worker final : detail::worker_hook {
+  struct worker final : detail::pool_thread {
     worker(pool_core& p, std::size_t i) : owner_pool(p), idx(i) {}
     worker(const worker&) = delete;
     worker& operator=(const worker&) = delete;
 
     taken take_newest() override { return owner_pool.take_newest(*this); }
-    void task_threw(std::exception_ptr e) noexcept override {
-      owner_pool.report_error(std::move(e));
-      detail::last_task_outcome() = detail::task_outcome::failed;  // after: on_error may run tasks
+    void task_threw(std::exception_ptr e) noexcept override { owner_pool.report_error(std::move(e)); }
+    void finish_newest(taken t, detail::task_outcome outcome) noexcept override {
+      owner_pool.finish_newest(*this, t, outcome);
     }
-    void finish_newest(taken t) noexcept override { owner_pool.finish_newest(*this, t); }
     void help_until(detail::awaitable& a) override { owner_pool.template work<false>(*this, &a); }
     detail::scheduler& owner() noexcept override { return owner_pool; }
     std::size_t index() const noexcept override { return idx; }
@@ -688,29 +687,19 @@ class pool_core final : public pool_base {
     if (idle_waiter_count_.load(std::memory_order_seq_cst) != 0) wake_idle_waiters();
   }
 
-  struct thread_binding {
-    const pool_core* owner = nullptr;
-    worker* self = nullptr;
-  };
-  static thread_binding& binding() noexcept {
-    thread_local thread_binding b;
-    return b;
-  }
   worker* current_worker_of_this() const noexcept {
-    const thread_binding& b = binding();
-    return b.owner == this ? b.self : nullptr;
+    const detail::pool_thread_binding& b = detail::current_pool_thread();
+    return b.pool == this ? static_cast<worker*>(b.thread) : nullptr;
   }
 
   void thread_main(worker& w) {
     detail::name_this_thread(options_.name, w.idx);
-    binding() = {this, &w};
-    detail::current_worker() = &w;
+    detail::current_pool_thread() = {&w, this};
     w.help_floor = detail::help_floor();
     call_hook(options_.on_thread_start, w.idx);
     work<true>(w, nullptr);
     call_hook(options_.on_thread_stop, w.idx);
-    detail::current_worker() = nullptr;
-    binding() = {};
+    detail::current_pool_thread() = {};
     if (orphaned_.load(std::memory_order_acquire)) thread_ends();  // the last step: may delete *this
   }
 
@@ -724,14 +713,14 @@ class pool_core final : public pool_base {
   }
 
 
-  // The fast path of a wait on worker w (detail::worker_hook::take_newest): the newest
+  // The fast path of a wait on worker w (detail::pool_thread::take_newest): the newest
   // task of w's own queue, left in its slot for the waiter to run. In fork-join it is the
   // waiter's own child, and most waits end after one. The depth rule is the loop's (see
   // the top). None while shutdown_now() cancels (the slow path cancels), or if the policy
   // keeps no queue per worker. The bookkeeping is run()'s, split in two.
-  using taken = detail::worker_hook::taken;
+  using taken = detail::pool_thread::taken;
 
-  // The depth rule (see the top and detail/stack_budget.hpp): a wait on w runs any task
+  // The depth rule (see the top and detail/pool/stack_budget.hpp): a wait on w runs any task
   // while less than half of w's stack is in use, and only tasks deeper than the one it
   // waits in after that.
   BOBBIN_ALWAYS_INLINE static std::uint32_t help_min_depth(const worker& w) noexcept {
@@ -751,10 +740,7 @@ class pool_core final : public pool_base {
       return {};
     }
   }
-  BOBBIN_ALWAYS_INLINE void finish_newest(worker& w, taken t) noexcept {
-    detail::task_outcome& slot = detail::last_task_outcome();
-    const detail::task_outcome outcome = slot;
-    if (outcome != detail::task_outcome::ok) [[unlikely]] slot = detail::task_outcome::ok;
+  BOBBIN_ALWAYS_INLINE void finish_newest(worker& w, taken t, detail::task_outcome outcome) noexcept {
     queues_.finished(w.idx);
     task_ends(w, w.running.load(std::memory_order_relaxed) - 1, t.outer_depth);
     count_outcome(w, outcome);
@@ -855,7 +841,7 @@ class pool_core final : public pool_base {
     searching_.fetch_sub(1, std::memory_order_seq_cst);
     if (idle_waiter_count_.load(std::memory_order_seq_cst) != 0) wake_idle_waiters();
     // Pairs with the light() of whoever published work (see the top and
-    // detail/asymmetric_fence.hpp); then the last look: sleep only if there is nothing to do.
+    // detail/sync/asymmetric_fence.hpp); then the last look: sleep only if there is nothing to do.
     detail::asymmetric_fence::heavy();
     const bool work = queues_.has_work_for(w.idx, min_depth);
     const bool nothing = !work && (a != nullptr ? !a->done() : !stopping_.load(std::memory_order_seq_cst));
@@ -903,7 +889,7 @@ class pool_core final : public pool_base {
     wake_any();
   }
 
-  // Whether the policy has tasks that any worker may take (see policy/common.hpp).
+  // Whether the policy has tasks that any worker may take (see detail/policy/vocabulary.hpp).
   static constexpr bool shares_tasks() {
     if constexpr (requires { queues_type::shared; }) {
       return queues_type::shared;
@@ -969,21 +955,16 @@ class pool_core final : public pool_base {
       outer_hook = hook;
       hook = {&policy_finished, this, w.idx};
     }
-    // A future's or a group's runner reports how its task ended in last_task_outcome(), as
-    // its last step (after any nested runs). It reads `ok` whenever a task starts: every
-    // run takes what was reported and leaves `ok` behind, before calling on_error too
-    // (which may wait, and so run tasks).
-    detail::task_outcome& slot = detail::last_task_outcome();
-    detail::task_outcome outcome = detail::task_outcome::ok;
+    // A future's or a group's runner catches its callable's exception and returns how the
+    // task ended; any other task ended ok unless it threw.
+    detail::task_outcome outcome;
     if (cancelling_.load(std::memory_order_relaxed)) {
       t.reset();
-      slot = detail::task_outcome::ok;
       outcome = detail::task_outcome::cancelled;
     } else {
       try {
-        t.run();
+        outcome = t.run();
       } catch (...) {
-        slot = detail::task_outcome::ok;
         outcome = detail::task_outcome::failed;
         report_error(std::current_exception());
       }
@@ -991,9 +972,6 @@ class pool_core final : public pool_base {
     if constexpr (counts_running) {
       detail::run_before_publish();
       detail::before_publish() = outer_hook;
-    }
-    if (outcome == detail::task_outcome::ok && slot != detail::task_outcome::ok) [[unlikely]] {
-      outcome = std::exchange(slot, detail::task_outcome::ok);
     }
     if constexpr (!counts_running) queues_.finished(w.idx);
     task_ends(w, depth, outer_depth);
@@ -1295,14 +1273,14 @@ namespace this_worker {
 
 // The calling thread's index in its pool, or nullopt off the pool's threads.
 inline std::optional<std::size_t> index() noexcept {
-  if (detail::worker_hook* w = detail::current_worker()) return w->index();
+  if (detail::pool_thread* w = detail::current_pool_thread().thread) return w->index();
   return std::nullopt;
 }
 
 // The pool the calling thread works for, or nullptr (also once that pool was destroyed
 // on one of its own workers, which then finish what it had accepted).
 inline pool_base* pool() noexcept {
-  if (detail::worker_hook* w = detail::current_worker()) return static_cast<pool_base&>(w->owner()).user_facing();
+  if (detail::pool_thread* w = detail::current_pool_thread().thread) return static_cast<pool_base&>(w->owner()).user_facing();
   return nullptr;
 }
 

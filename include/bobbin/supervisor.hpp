@@ -51,6 +51,7 @@
 #include <variant>
 #include <vector>
 
+#include "detail/thread_state.hpp"
 #include "worker.hpp"
 
 namespace bobbin {
@@ -192,11 +193,7 @@ class supervisor {
     }
 
     // The state whose monitor the calling thread is, if any.
-    static const state*& monitoring() noexcept {
-      thread_local const state* s = nullptr;
-      return s;
-    }
-    bool is_monitor() const noexcept { return monitoring() == this; }
+    bool is_monitor() const noexcept { return detail::current_monitor() == this; }
 
     // Whether waiting for the monitor from this thread would wait for itself: this is the
     // monitor, or the current worker's thread or dispatcher, which the monitor joins. (A
@@ -214,7 +211,7 @@ class supervisor {
     }
 
     void supervise() noexcept {
-      monitoring() = this;
+      detail::current_monitor() = this;
       running now;
       {
         std::lock_guard lock(mutex);

@@ -55,7 +55,7 @@
 #include <vector>
 
 #include "detail/config.hpp"
-#include "detail/hooks.hpp"
+#include "detail/task/block_on.hpp"
 #include "errors.hpp"
 
 namespace bobbin {
@@ -124,7 +124,7 @@ class task_group final : private detail::awaitable {
     task_group* group;
     std::conditional_t<plain, F, std::optional<F>> fn;
     using bobbin_cancel_hook = void;
-    BOBBIN_ALWAYS_INLINE void operator()() {  // into the runner: no call frame of its own
+    BOBBIN_ALWAYS_INLINE detail::task_outcome operator()() {  // into the runner: no call frame of its own
       // Counted here only if the owner runs it inside its wait. The owner thread may also
       // run a member while it is not waiting for the group (rare): then the member's spawns
       // and its finish go through balance_ (see spawns_here()). A member runs on one thread
@@ -132,6 +132,7 @@ class task_group final : private detail::awaitable {
       const bool here = group->on_owner();
       const bool local = here && group->owner_waiting_;
       if (here && !local) ++group->running_here_;
+      detail::task_outcome outcome = detail::task_outcome::ok;
       try {
         if constexpr (plain) {
           fn();
@@ -139,13 +140,14 @@ class task_group final : private detail::awaitable {
           (*fn)();
         }
       } catch (...) {
-        detail::last_task_outcome() = detail::task_outcome::failed;  // for the pool's stats
+        outcome = detail::task_outcome::failed;  // for the pool's stats
         group->record(std::current_exception());
       }
       drop();
       if (here && !local) --group->running_here_;
       detail::run_before_publish();
       group->count_finish(local);
+      return outcome;
     }
     void cancel() noexcept {
       drop();

@@ -85,8 +85,9 @@
 
 #include "channel.hpp"
 #include "detail/config.hpp"
-#include "detail/executor.hpp"
-#include "detail/queue_slot.hpp"
+#include "detail/thread_state.hpp"
+#include "detail/channel/executor.hpp"
+#include "detail/queue/slot_storage.hpp"
 #include "detail/thread_name.hpp"
 #include "message_port.hpp"
 
@@ -102,17 +103,6 @@ namespace detail {
 
 // Worker ids: 0 is "not a worker"; relaxed, only uniqueness matters.
 inline std::atomic<std::uint64_t> next_worker_id{1};
-
-inline std::uint64_t& current_worker_id() noexcept {
-  thread_local std::uint64_t id = 0;
-  return id;
-}
-
-// Which worker's dispatcher the calling thread is (identity only, never dereferenced).
-inline const void*& current_dispatcher() noexcept {
-  thread_local const void* owner = nullptr;
-  return owner;
-}
 
 // An event that fires once; a listener added later is called at once with the same args.
 template <class... Args>

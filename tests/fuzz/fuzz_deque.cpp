@@ -11,7 +11,7 @@
 // number of thieves and how they steal; every further byte is an operation (low 3 bits)
 // with an argument (high 5 bits).
 
-#include <bobbin/detail/deque.hpp>
+#include <bobbin/detail/task/ws_deque.hpp>
 
 #include <algorithm>
 #include <array>

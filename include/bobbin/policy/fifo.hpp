@@ -4,7 +4,7 @@
 // submission order.
 //
 // Two queues keep that one order. Tasks from outside go through a lock-free queue
-// (detail/task_injector.hpp), whose tickets number them. Tasks submitted by tasks go to a
+// (detail/task/task_injector.hpp), whose tickets number them. Tasks submitted by tasks go to a
 // mutex-guarded ring, stamped with the ticket the next outside task will get: a nested task
 // runs once every outside task submitted before it was taken, and before any submitted
 // after it. (The ring is where a deeply nested waiter looks for a task deeper than its
@@ -16,10 +16,10 @@
 #include <mutex>
 
 #include "../detail/config.hpp"
-#include "../detail/spin_lock.hpp"
-#include "../detail/task_injector.hpp"
-#include "../detail/task_ring.hpp"
-#include "common.hpp"
+#include "../detail/sync/lock_briefly.hpp"
+#include "../detail/task/task_injector.hpp"
+#include "../detail/task/task_ring.hpp"
+#include "../detail/policy/vocabulary.hpp"
 
 namespace bobbin {
 
@@ -44,7 +44,7 @@ struct fifo {
 
     bool pop(std::size_t, detail::task& out, detail::pop_info& info, std::uint32_t min_depth) {
       std::unique_lock lock(mutex_, std::defer_lock);
-      // A held lock means "look again later" (detail/spin_lock.hpp).
+      // A held lock means "look again later" (detail/sync/lock_briefly.hpp).
       if (size_.load(std::memory_order_relaxed) != 0 && lock.try_lock() && !ring_.empty()) {
         if (min_depth != 0) return take_deep(out, min_depth);
         // The nested task first if no outside task older than it is left (or none is

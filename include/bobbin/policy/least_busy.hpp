@@ -2,7 +2,7 @@
 // least_busy: each task submitted from outside the pool goes to the worker with the fewest
 // queued + running tasks (ties broken in turn). A worker holds at most one such task
 // queued or running: when every worker is busy, the task waits in the pool's shared queue
-// (detail/task_injector.hpp), first in first out, and goes to the first worker that runs
+// (detail/task/task_injector.hpp), first in first out, and goes to the first worker that runs
 // out of work, the least busy one at that moment (as a Node.js worker pool such as
 // Piscina queues a task while all its workers are busy). So tasks of uneven cost spread
 // by when they finish, not by how many were handed out. No stealing: a task placed on a
@@ -16,9 +16,9 @@
 #include <memory>
 
 #include "../detail/config.hpp"
-#include "../detail/task_injector.hpp"
-#include "common.hpp"
-#include "per_worker_queue.hpp"
+#include "../detail/task/task_injector.hpp"
+#include "../detail/policy/vocabulary.hpp"
+#include "../detail/policy/per_worker_queue.hpp"
 
 namespace bobbin {
 

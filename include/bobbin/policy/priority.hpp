@@ -8,7 +8,7 @@
 //
 // Contract (common.hpp says who calls what):
 // - push() from any thread, under mutex_ (detail::lock_briefly). pop() from any worker,
-//   with try_lock: a held lock means "look again later" (detail/spin_lock.hpp).
+//   with try_lock: a held lock means "look again later" (detail/sync/lock_briefly.hpp).
 //   has_work_for() from any worker: for min_depth == 0 without the lock, a seq_cst load of
 //   size_, which pairs with the pool's fences (a producer's after push(), a worker's
 //   before its last look; pool.hpp); under mutex_ otherwise. levels_held() from any
@@ -44,9 +44,9 @@
 #include <vector>
 
 #include "../detail/config.hpp"
-#include "../detail/spin_lock.hpp"
-#include "../detail/task_ring.hpp"
-#include "common.hpp"
+#include "../detail/sync/lock_briefly.hpp"
+#include "../detail/task/task_ring.hpp"
+#include "../detail/policy/vocabulary.hpp"
 
 namespace bobbin {
 

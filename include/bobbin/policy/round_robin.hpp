@@ -12,8 +12,8 @@
 #include <memory>
 
 #include "../detail/config.hpp"
-#include "common.hpp"
-#include "per_worker_queue.hpp"
+#include "../detail/policy/vocabulary.hpp"
+#include "../detail/policy/per_worker_queue.hpp"
 
 namespace bobbin {
 

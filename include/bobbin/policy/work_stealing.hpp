@@ -2,7 +2,7 @@
 // work_stealing: a Chase-Lev deque per worker. A worker pushes and pops its own tasks at
 // one end (LIFO: depth-first fork-join, hot caches); an idle worker steals from the other
 // end of a random victim (FIFO: the oldest, usually largest, work). Tasks from outside the
-// pool enter a lock-free injection queue (detail/task_injector.hpp); a worker takes a run
+// pool enter a lock-free injection queue (detail/task/task_injector.hpp); a worker takes a run
 // of them with one claim and moves all but the first into its deque, where the others
 // can steal them. The default policy.
 
@@ -12,11 +12,11 @@
 #include <cstdint>
 #include <memory>
 
-#include "../detail/asymmetric_fence.hpp"
+#include "../detail/sync/asymmetric_fence.hpp"
 #include "../detail/config.hpp"
-#include "../detail/deque.hpp"
-#include "../detail/task_injector.hpp"
-#include "common.hpp"
+#include "../detail/task/ws_deque.hpp"
+#include "../detail/task/task_injector.hpp"
+#include "../detail/policy/vocabulary.hpp"
 
 namespace bobbin {
 

@@ -39,8 +39,8 @@
 #include <mutex>
 #include <thread>
 
-#include "config.hpp"
-#include "deadline.hpp"
+#include "../config.hpp"
+#include "../time/deadline.hpp"
 #include "futex.hpp"
 
 #if defined(__linux__) && !defined(BOBBIN_ATOMICS_PORTABLE_PARKING)

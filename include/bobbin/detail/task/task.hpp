@@ -10,7 +10,7 @@
 // work-stealing deque keep tasks inline in atomic words: a spawned task costs no
 // allocation. (libstdc++'s std::function uses the same rule for its small buffer.)
 //
-// Running consumes the task. Destroying a task that never ran cancels it: the callable is
+// Running consumes the task and returns its task_outcome. Destroying a task that never ran cancels it: the callable is
 // destroyed without being called and, if it asks for it (a `cancel()` member marked by
 // `using bobbin_cancel_hook = void;`), told so; this is how a future learns that its task
 // was cancelled and how no accepted task is lost silently.
@@ -27,9 +27,14 @@
 #include <type_traits>
 #include <utility>
 
-#include "config.hpp"
+#include "../config.hpp"
 
 namespace bobbin::detail {
+
+// How a task ended, for the pool's statistics: what task::run() returns. A callable that
+// catches its own exception (a future's runner, a task group's member) says so by
+// returning task_outcome; any other callable ends ok unless it throws.
+enum class task_outcome : std::uint8_t { ok, failed, cancelled };
 
 template <class F>
 concept has_cancel_hook = requires(F& f) {
@@ -95,11 +100,11 @@ class task {
 
   explicit operator bool() const noexcept { return raw_.ops != nullptr; }
 
-  // Runs the callable and destroys it, leaving the task empty. Exceptions propagate
-  // (the callable is destroyed first either way).
-  void run() {
+  // Runs the callable and destroys it, leaving the task empty; returns how it ended (see
+  // task_outcome). Exceptions propagate (the callable is destroyed first either way).
+  task_outcome run() {
     const auto* ops = static_cast<const ops_table*>(std::exchange(raw_.ops, nullptr));
-    ops->run(raw_.storage);
+    return ops->run(raw_.storage);
   }
 
   // Destroys the callable without running it (telling it so); the task becomes empty.
@@ -152,9 +157,9 @@ class task {
   static constexpr std::size_t word_count = sizeof(raw) / sizeof(std::uint64_t);
   static constexpr std::size_t storage_word = offsetof(raw, storage) / sizeof(std::uint64_t);
   static std::uint32_t depth_of(const word* w) noexcept { return field<std::uint32_t, offsetof(raw, depth)>(w); }
-  static void run_words(const word* w) {
+  static task_outcome run_words(const word* w) {
     const auto* ops = static_cast<const ops_table*>(field<const void*, offsetof(raw, ops)>(w));
-    ops->run_words(w + storage_word);
+    return ops->run_words(w + storage_word);
   }
   // The task held in the words, as an owning task (to cancel it, or to move it elsewhere).
   static task adopt_words(const word* w) noexcept {
@@ -167,8 +172,8 @@ class task {
 
  private:
   struct ops_table {
-    void (*run)(unsigned char* storage);
-    void (*run_words)(const word* storage);
+    task_outcome (*run)(unsigned char* storage);
+    task_outcome (*run_words)(const word* storage);
     void (*cancel)(unsigned char* storage) noexcept;
     void (*discard)(unsigned char* storage) noexcept;
   };
@@ -193,18 +198,30 @@ class task {
     }
   }
 
+  // Calls f: a runner that catches its callable's exception (a future's, a task group's)
+  // returns the outcome; any other callable's result is ignored, its outcome is ok.
   template <class Fn>
-  static void run_impl(unsigned char* storage) {
+  BOBBIN_ALWAYS_INLINE static task_outcome call(Fn& f) {
+    if constexpr (std::is_same_v<decltype(f()), task_outcome>) {
+      return f();
+    } else {
+      f();
+      return task_outcome::ok;
+    }
+  }
+
+  template <class Fn>
+  static task_outcome run_impl(unsigned char* storage) {
     Fn* f = object<Fn>(storage);
     struct guard {
       Fn* f;
       ~guard() { destroy(f); }
     } g{f};
-    (*f)();
+    return call(*f);
   }
 
   template <class Fn>
-  static void run_words_impl(const word* storage) {
+  static task_outcome run_words_impl(const word* storage) {
     if constexpr (stored_inline<Fn>) {
       // Trivially copyable and destructible: a copy of the bytes is the callable. Loaded
       // word by word and bit_cast, it is built in registers, not through the stack.
@@ -217,7 +234,7 @@ class task {
       }(std::make_index_sequence<k>{});
       if constexpr (sizeof(Fn) == sizeof(image)) {
         Fn f = std::bit_cast<Fn>(img);
-        f();
+        return call(f);
       } else {
         struct padded {
           Fn f;
@@ -225,12 +242,12 @@ class task {
         };
         static_assert(sizeof(padded) == sizeof(image));
         Fn f = std::bit_cast<padded>(img).f;
-        f();
+        return call(f);
       }
     } else {
       unsigned char copy[sizeof(std::uint64_t)];
       store_word(copy, storage[0].load(std::memory_order_relaxed));
-      run_impl<Fn>(copy);  // the storage holds the box's address
+      return run_impl<Fn>(copy);  // the storage holds the box's address
     }
   }
 

@@ -15,7 +15,7 @@
 
 #include <atomic>
 
-#include "config.hpp"
+#include "../config.hpp"
 
 #if defined(__linux__) && !BOBBIN_TSAN && !defined(BOBBIN_NO_MEMBARRIER)
 #include <linux/membarrier.h>

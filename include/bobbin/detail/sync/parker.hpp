@@ -28,7 +28,7 @@
 #include <atomic>
 #include <cstdint>
 
-#include "deadline.hpp"
+#include "../time/deadline.hpp"
 #include "futex.hpp"
 
 namespace bobbin::detail {
@@ -81,12 +81,6 @@ class parker : public waiter {
   static void notify_done(waiter* w) noexcept { static_cast<parker*>(w)->unpark(wake_done); }
   std::atomic<std::uint32_t> word_{0};
 };
-
-// The calling thread's parker (pool workers use their own).
-inline parker& this_thread_parker() noexcept {
-  thread_local parker p;
-  return p;
-}
 
 class completion {
   static constexpr std::uintptr_t pending = 0;

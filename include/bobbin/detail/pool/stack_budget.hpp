@@ -19,7 +19,7 @@
 #include <pthread.h>
 #endif
 
-#include "config.hpp"
+#include "../config.hpp"
 
 namespace bobbin::detail {
 

@@ -36,11 +36,11 @@
 #include <utility>
 #include <variant>
 
-#include "bounded_ring.hpp"
-#include "deadline.hpp"
-#include "queue_slot.hpp"
-#include "segmented_queue.hpp"
-#include "wait_gate.hpp"
+#include "../queue/bounded_ring.hpp"
+#include "../time/deadline.hpp"
+#include "../queue/slot_storage.hpp"
+#include "../queue/segmented_queue.hpp"
+#include "../sync/wait_gate.hpp"
 
 namespace bobbin::detail {
 

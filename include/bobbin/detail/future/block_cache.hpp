@@ -12,7 +12,8 @@
 #include <new>
 #include <utility>
 
-#include "config.hpp"
+#include "../config.hpp"
+#include "../thread_state.hpp"
 
 namespace bobbin::detail {
 
@@ -21,23 +22,9 @@ class block_cache {
   static_assert(Size >= sizeof(void*) && Size % alignof(std::max_align_t) == 0);
   static constexpr std::size_t max_cached = 4096;
 
-  struct node {
-    node* next;
-  };
-  struct list {
-    node* head = nullptr;
-    std::size_t count = 0;
-    list() = default;
-    list(const list&) = delete;
-    list& operator=(const list&) = delete;
-    ~list() {
-      while (head != nullptr) ::operator delete(std::exchange(head, head->next));
-    }
-  };
-  static list& local() noexcept {
-    thread_local list l;
-    return l;
-  }
+  using node = free_block_list::node;
+  using list = free_block_list;
+  static list& local() noexcept { return free_blocks<Size>(); }
 
  public:
   static void* allocate() {

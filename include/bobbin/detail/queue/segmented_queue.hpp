@@ -52,8 +52,8 @@
 #include <optional>
 #include <utility>
 
-#include "config.hpp"
-#include "queue_slot.hpp"
+#include "../config.hpp"
+#include "slot_storage.hpp"
 #include "segment_list.hpp"
 
 namespace bobbin::detail {

@@ -33,8 +33,8 @@
 #include <optional>
 #include <utility>
 
-#include "config.hpp"
-#include "queue_slot.hpp"
+#include "../config.hpp"
+#include "slot_storage.hpp"
 
 namespace bobbin::detail {
 

@@ -44,8 +44,8 @@
 #include <mutex>
 #include <utility>
 
-#include "config.hpp"
-#include "segment_list.hpp"
+#include "../config.hpp"
+#include "../queue/segment_list.hpp"
 #include "task.hpp"
 
 namespace bobbin::detail {

@@ -34,8 +34,8 @@
 #include <utility>
 #include <vector>
 
-#include "asymmetric_fence.hpp"
-#include "config.hpp"
+#include "../sync/asymmetric_fence.hpp"
+#include "../config.hpp"
 
 namespace bobbin::detail {
 

@@ -22,7 +22,7 @@
 #include <cstdint>
 #include <climits>
 
-#include "deadline.hpp"
+#include "../time/deadline.hpp"
 
 #if defined(__linux__)
 #include <cerrno>

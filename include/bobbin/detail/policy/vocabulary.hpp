@@ -32,8 +32,8 @@
 #include <cstdint>
 #include <limits>
 
-#include "../detail/task.hpp"
-#include "../options.hpp"
+#include "../task/task.hpp"
+#include "../../options.hpp"
 
 namespace bobbin::detail {
 

@@ -10,7 +10,7 @@
 
 #include <mutex>
 
-#include "config.hpp"
+#include "../config.hpp"
 
 namespace bobbin::detail {
 

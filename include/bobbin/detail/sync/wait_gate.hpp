@@ -37,8 +37,8 @@
 #include <cstdint>
 #include <thread>
 
-#include "config.hpp"
-#include "deadline.hpp"
+#include "../config.hpp"
+#include "../time/deadline.hpp"
 #include "futex.hpp"
 
 namespace bobbin::detail {

@@ -15,11 +15,11 @@
 #include <cstdint>
 #include <mutex>
 
-#include "../detail/config.hpp"
-#include "../detail/spin_lock.hpp"
-#include "../detail/local_buffer.hpp"
-#include "../detail/task_ring.hpp"
-#include "common.hpp"
+#include "../config.hpp"
+#include "../sync/lock_briefly.hpp"
+#include "../task/local_buffer.hpp"
+#include "../task/task_ring.hpp"
+#include "vocabulary.hpp"
 
 namespace bobbin::detail {
 
@@ -38,7 +38,7 @@ class alignas(cache_line) per_worker_queue {
     if (min_depth != 0) return pop_deep(out, info, min_depth);
     if (local_.pop(out)) return true;
     if (size_.load(std::memory_order_relaxed) == 0) return false;
-    std::unique_lock lock(mutex_, std::try_to_lock);  // held: look again later (detail/spin_lock.hpp)
+    std::unique_lock lock(mutex_, std::try_to_lock);  // held: look again later (detail/sync/lock_briefly.hpp)
     if (!lock || ring_.empty()) return false;
     info.outside_taken += ring_.pop(out) & from_outside;
     while (batching_ && !ring_.empty() && local_.room() > 0) {

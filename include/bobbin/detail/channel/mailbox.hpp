@@ -39,7 +39,7 @@
 
 #include "channel_core.hpp"
 #include "executor.hpp"
-#include "queue_slot.hpp"
+#include "../queue/slot_storage.hpp"
 
 namespace bobbin::detail {
 
