@@ -19,7 +19,7 @@
 #include "../detail/sync/lock_briefly.hpp"
 #include "../detail/task/task_injector.hpp"
 #include "../detail/task/task_ring.hpp"
-#include "../detail/policy/vocabulary.hpp"
+#include "concept.hpp"
 
 namespace bobbin {
 

@@ -17,7 +17,7 @@
 
 #include "../detail/config.hpp"
 #include "../detail/task/task_injector.hpp"
-#include "../detail/policy/vocabulary.hpp"
+#include "concept.hpp"
 #include "../detail/policy/per_worker_queue.hpp"
 
 namespace bobbin {

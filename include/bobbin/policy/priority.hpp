@@ -46,7 +46,7 @@
 #include "../detail/config.hpp"
 #include "../detail/sync/lock_briefly.hpp"
 #include "../detail/task/task_ring.hpp"
-#include "../detail/policy/vocabulary.hpp"
+#include "concept.hpp"
 
 namespace bobbin {
 

@@ -12,7 +12,7 @@
 #include <memory>
 
 #include "../detail/config.hpp"
-#include "../detail/policy/vocabulary.hpp"
+#include "concept.hpp"
 #include "../detail/policy/per_worker_queue.hpp"
 
 namespace bobbin {

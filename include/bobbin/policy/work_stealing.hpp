@@ -16,7 +16,7 @@
 #include "../detail/config.hpp"
 #include "../detail/task/ws_deque.hpp"
 #include "../detail/task/task_injector.hpp"
-#include "../detail/policy/vocabulary.hpp"
+#include "concept.hpp"
 
 namespace bobbin {
 
