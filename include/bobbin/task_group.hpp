@@ -132,22 +132,35 @@ class task_group final : private detail::awaitable {
       const bool here = group->on_owner();
       const bool local = here && group->owner_waiting_;
       if (here && !local) ++group->running_here_;
-      detail::task_outcome outcome = detail::task_outcome::ok;
+      // Branching on the result at once, rather than keeping a flag across the calls below,
+      // keeps the common path as short as a member that returns nothing.
+      if (!run_catching()) [[unlikely]] {
+        finish(here, local);
+        return detail::task_outcome::failed;  // for the pool's stats
+      }
+      finish(here, local);
+      return detail::task_outcome::ok;
+    }
+    // Runs fn; false if it threw (recorded for wait()). The handler has ended on return:
+    // the runtime's own reference to the exception is gone before the owner may see it.
+    BOBBIN_ALWAYS_INLINE bool run_catching() noexcept {
       try {
         if constexpr (plain) {
           fn();
         } else {
           (*fn)();
         }
+        return true;
       } catch (...) {
-        outcome = detail::task_outcome::failed;  // for the pool's stats
         group->record(std::current_exception());
+        return false;
       }
+    }
+    BOBBIN_ALWAYS_INLINE void finish(bool here, bool local) noexcept {
       drop();
       if (here && !local) --group->running_here_;
       detail::run_before_publish();
       group->count_finish(local);
-      return outcome;
     }
     void cancel() noexcept {
       drop();
