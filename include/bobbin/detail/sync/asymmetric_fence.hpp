@@ -12,6 +12,10 @@
 // stop the compiler from reordering. Where membarrier is missing or refused (old kernel,
 // seccomp), and under ThreadSanitizer (which does not model it), both are a seq_cst
 // fence. The choice is made once per process.
+//
+// -DBOBBIN_NO_MEMBARRIER makes both sides a seq_cst fence without ever calling
+// membarrier(): for sandboxes whose seccomp policy kills the process on an unknown system
+// call instead of refusing it, and to measure what the asymmetric pair saves (docs/pool.md).
 
 #include <atomic>
 
