@@ -41,6 +41,7 @@
 #include "../../pool_base.hpp"
 #include "../../pool_stats.hpp"
 #include "../config.hpp"
+#include "../future/task_state.hpp"
 #include "../sync/asymmetric_fence.hpp"
 #include "../task/scheduler.hpp"
 #include "../task/task.hpp"
