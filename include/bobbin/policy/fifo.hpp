@@ -9,6 +9,11 @@
 // runs once every outside task submitted before it was taken, and before any submitted
 // after it. (The ring is where a deeply nested waiter looks for a task deeper than its
 // own: outside tasks have depth 0, never deep enough for it; see pool.hpp, "Helping".)
+//
+// Contract (policy/concept.hpp says who calls what): push() from any thread; the ring
+// under mutex_ (detail::lock_briefly), which pop() only tries (a held lock means "look
+// again later"); size_ is the ring's size, written under mutex_ and read without it as a
+// hint and, seq_cst, for the look before sleeping; the injector is lock-free.
 
 #include <atomic>
 #include <cstddef>
@@ -76,16 +81,23 @@ struct fifo {
 
     // With mutex_ held.
     bool take_deep(detail::task& out, std::uint32_t min_depth) {
-      if (ring_.take_first(min_depth, out) == detail::task_ring::no_task) return false;
+      if (ring_.take_first(min_depth, out) == ring_.no_task) return false;
       size_.store(ring_.size(), std::memory_order_relaxed);
       return true;
     }
 
     detail::task_injector injection_;
     alignas(detail::cache_line) mutable std::mutex mutex_;  // guards ring_
-    detail::task_ring ring_;
+    detail::task_ring<detail::queued_task> ring_;
     alignas(detail::cache_line) std::atomic<std::size_t> size_{0};  // ring_'s size, written under mutex_
   };
 };
+
+// The contract (policy/concept.hpp), and which of its optional parts fifo has.
+static_assert(policy<fifo>);
+static_assert(policy_parts::shares_tasks<fifo::queues>);
+static_assert(!policy_parts::counts_running<fifo::queues>);
+static_assert(!policy_parts::goes_idle<fifo::queues>);
+static_assert(!policy_parts::pops_in_place<fifo::queues>);
 
 }  // namespace bobbin

@@ -9,6 +9,11 @@
 // worker runs there, and a task submitted by a task stays on its worker, as with
 // round_robin (a fork-join computation runs depth-first where it started). The price is
 // reading every worker's load per outside task.
+//
+// Contract (policy/concept.hpp says who calls what): push() from any thread; the loads
+// are relaxed counters, a heuristic (each worker's queue orders its tasks:
+// detail/policy/per_worker_queue.hpp); finished() runs before a task's result is
+// published (counts_running).
 
 #include <atomic>
 #include <cstddef>
@@ -17,8 +22,8 @@
 
 #include "../detail/config.hpp"
 #include "../detail/task/task_injector.hpp"
-#include "concept.hpp"
 #include "../detail/policy/per_worker_queue.hpp"
+#include "concept.hpp"
 
 namespace bobbin {
 
@@ -109,5 +114,12 @@ struct least_busy {
     alignas(detail::cache_line) std::atomic<std::size_t> next_{0};
   };
 };
+
+// The contract (policy/concept.hpp), and which of its optional parts least_busy has.
+static_assert(policy<least_busy>);
+static_assert(policy_parts::shares_tasks<least_busy::queues>);
+static_assert(policy_parts::counts_running<least_busy::queues>);
+static_assert(!policy_parts::goes_idle<least_busy::queues>);
+static_assert(!policy_parts::pops_in_place<least_busy::queues>);
 
 }  // namespace bobbin

@@ -6,7 +6,7 @@
 // times the number of tasks older than it, however many high-priority tasks keep
 // arriving. Off (strict priority) by default.
 //
-// Contract (common.hpp says who calls what):
+// Contract (policy/concept.hpp says who calls what):
 // - push() from any thread, under mutex_ (detail::lock_briefly). pop() from any worker,
 //   with try_lock: a held lock means "look again later" (detail/sync/lock_briefly.hpp).
 //   has_work_for() from any worker: for min_depth == 0 without the lock, a seq_cst load of
@@ -118,7 +118,7 @@ struct priority {
       // std::terminate (test_fault_injection, clang + ASan).
       level() : ring(first_tasks) {}
 
-      detail::task_ring ring;
+      detail::task_ring<detail::queued_task> ring;
       std::size_t most_held = 0;  // the most tasks ring has held; its capacity is the power of two at or above
       std::size_t age_slot = 0;   // its index in by_age_ (aging only)
 
@@ -186,7 +186,7 @@ struct priority {
     bool take_deep(detail::task& out, detail::pop_info& info, std::uint32_t min_depth) {
       for (auto it = levels_.begin(); it != levels_.end(); ++it) {
         const std::uint64_t meta = it->second.ring.take_first(min_depth, out);
-        if (meta == detail::task_ring::no_task) continue;
+        if (meta == it->second.ring.no_task) continue;
         info.outside_taken = meta & detail::from_outside;
         took_from(it);
         return true;
@@ -248,5 +248,12 @@ struct priority {
     alignas(detail::cache_line) std::atomic<std::size_t> size_{0};  // written under mutex_
   };
 };
+
+// The contract (policy/concept.hpp), and which of its optional parts priority has.
+static_assert(policy<priority>);
+static_assert(policy_parts::shares_tasks<priority::queues>);
+static_assert(!policy_parts::counts_running<priority::queues>);
+static_assert(!policy_parts::goes_idle<priority::queues>);
+static_assert(!policy_parts::pops_in_place<priority::queues>);
 
 }  // namespace bobbin

@@ -5,6 +5,10 @@
 // holds every task it waits for, and its stack stays shallow). Fair and predictable when
 // tasks cost the same; when they do not, a worker that drew long tasks falls behind while
 // others idle (see docs/scheduling.md).
+//
+// Contract (policy/concept.hpp says who calls what): push() from any thread; the turn
+// counter is the only shared state beside the workers' queues
+// (detail/policy/per_worker_queue.hpp, which says what each queue allows).
 
 #include <atomic>
 #include <cstddef>
@@ -12,8 +16,8 @@
 #include <memory>
 
 #include "../detail/config.hpp"
-#include "concept.hpp"
 #include "../detail/policy/per_worker_queue.hpp"
+#include "concept.hpp"
 
 namespace bobbin {
 
@@ -50,5 +54,12 @@ struct round_robin {
     alignas(detail::cache_line) std::atomic<std::size_t> next_{0};
   };
 };
+
+// The contract (policy/concept.hpp), and which of its optional parts round_robin has.
+static_assert(policy<round_robin>);
+static_assert(!policy_parts::shares_tasks<round_robin::queues>);
+static_assert(!policy_parts::counts_running<round_robin::queues>);
+static_assert(!policy_parts::goes_idle<round_robin::queues>);
+static_assert(!policy_parts::pops_in_place<round_robin::queues>);
 
 }  // namespace bobbin

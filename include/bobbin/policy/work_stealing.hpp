@@ -5,6 +5,12 @@
 // pool enter a lock-free injection queue (detail/task/task_injector.hpp); a worker takes a run
 // of them with one claim and moves all but the first into its deque, where the others
 // can steal them. The default policy.
+//
+// Contract (policy/concept.hpp says who calls what): push() from any thread (into the
+// caller's own deque from a worker, into the injection queue from outside); pop(),
+// pop_local_in_place() and going_idle() by worker w only, on its own deque and as a thief
+// on the others' (detail/task/ws_deque.hpp); fence-free own pops while no thief is
+// announced (see "Fence-free pops" below).
 
 #include <algorithm>
 #include <atomic>
@@ -201,5 +207,12 @@ struct work_stealing {
     detail::task_injector injection_;
   };
 };
+
+// The contract (policy/concept.hpp), and which of its optional parts work_stealing has.
+static_assert(policy<work_stealing>);
+static_assert(policy_parts::shares_tasks<work_stealing::queues>);
+static_assert(!policy_parts::counts_running<work_stealing::queues>);
+static_assert(policy_parts::goes_idle<work_stealing::queues>);
+static_assert(policy_parts::pops_in_place<work_stealing::queues>);
 
 }  // namespace bobbin

@@ -17,7 +17,6 @@
 
 #include "../config.hpp"
 #include "../sync/lock_briefly.hpp"
-#include "../task/local_buffer.hpp"
 #include "../task/task_ring.hpp"
 #include "vocabulary.hpp"
 
@@ -36,7 +35,10 @@ class alignas(cache_line) per_worker_queue {
 
   bool pop(task& out, pop_info& info, std::uint32_t min_depth) {
     if (min_depth != 0) return pop_deep(out, info, min_depth);
-    if (local_.pop(out)) return true;
+    if (!local_.empty()) {
+      local_.pop(out);
+      return true;
+    }
     if (size_.load(std::memory_order_relaxed) == 0) return false;
     std::unique_lock lock(mutex_, std::try_to_lock);  // held: look again later (detail/sync/lock_briefly.hpp)
     if (!lock || ring_.empty()) return false;
@@ -70,14 +72,21 @@ class alignas(cache_line) per_worker_queue {
         }
       }
     }
-    return have_local && local_.take_first(local_best, out);
+    return have_local && local_.take_first(local_best, out) != local_.no_task;
   }
 
   mutable std::mutex mutex_;  // guards ring_
-  task_ring ring_;
+  task_ring<queued_task> ring_;
   std::atomic<std::size_t> size_{0};
-  local_buffer local_;  // owner only
+  // A batch taken from ring_ (its origins counted then), owner only: one lock per batch
+  // of up to local_batch tasks instead of one per task.
+  static constexpr std::size_t local_batch = 32;
+  task_ring<task::raw, local_batch> local_;
   bool batching_ = true;
 };
+// One per worker, in one array: each starts a cache line and fills whole ones, so no two
+// workers' queues share a line.
+static_assert(alignof(per_worker_queue) == cache_line && sizeof(per_worker_queue) % cache_line == 0,
+              "a worker's queue must not share a cache line with its neighbour's");
 
 }  // namespace bobbin::detail

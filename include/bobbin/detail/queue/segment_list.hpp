@@ -2,7 +2,8 @@
 // detail::segment_list<Segment>: the bookkeeping of segments shared by the two lock-free
 // ticket queues (segmented_queue for channels, task_injector for pools): the live
 // segments in id order, those retired while a reader may still be copying out of them,
-// and the free ones waiting for reuse.
+// and the free ones waiting for reuse. How threads find a segment (hints, the locked slow
+// path) is segment_lookup.hpp.
 //
 // Contract:
 // - The owning queue holds its mutex around every call; the destructor runs alone.

@@ -13,7 +13,8 @@
 //   increasing tickets, so they are taken in the order it sent them.
 // - Segments: N slots each, live ones kept in ticket order in a list that only the
 //   mutex-holding slow path walks or changes. The fast path finds its segment through a
-//   hint (the segment last used by producers, or by consumers) and checks the segment's id.
+//   hint (the segment last used by producers, or by consumers) and checks the segment's id
+//   (the lookup and the list: segment_lookup.hpp, segment_list.hpp).
 //   The consumer that claims a segment's last ticket retires it: every ticket in it is
 //   claimed, so no producer and no new consumer will look at it again. It is reused (with
 //   a new id) once every slot says consumed, which each consumer stores, with a plain
@@ -42,6 +43,8 @@
 // - Close sets a bit in tail_ with one RMW and stores the final tail; tickets below it
 //   are exactly the accepted messages. Producers that race with close may still bump
 //   tail_; they fail and touch nothing else.
+// - Layout: tail_ with the producers' hint, head_ with the consumers', closed_ with the
+//   final tail, and the slow path sit on four cache lines; check_layout() asserts it.
 
 #include <algorithm>
 #include <atomic>
@@ -50,16 +53,21 @@
 #include <cstdint>
 #include <mutex>
 #include <optional>
+#include <type_traits>
 #include <utility>
 
 #include "../config.hpp"
 #include "slot_storage.hpp"
 #include "segment_list.hpp"
+#include "segment_lookup.hpp"
 
 namespace bobbin::detail {
 
 template <message_type T>
-class segmented_queue {
+class segmented_queue : segment_lookup<segmented_queue<T>> {
+  friend segment_lookup<segmented_queue<T>>;
+  using lookup = segment_lookup<segmented_queue<T>>;
+
   enum : std::uint32_t { empty_slot = 0, written_slot = 1, skipped_slot = 2, consumed_slot = 3 };
 
   struct slot {
@@ -99,6 +107,7 @@ class segmented_queue {
   segmented_queue& operator=(const segmented_queue&) = delete;
 
   ~segmented_queue() {
+    check_layout();
     const std::uint64_t end = limit();
     for (std::uint64_t h = head_.load(std::memory_order_relaxed); h < end; ++h) {
       segment* s = segments_.find(h >> shift);
@@ -112,14 +121,13 @@ class segmented_queue {
     // relaxed: a guess, used only to allocate ahead and to fail early once closed.
     const std::uint64_t guess = tail_.load(std::memory_order_relaxed);
     if ((guess & closed_bit) != 0) return push_status::closed;
-    // acquire: pairs with the release in append; not needed for safety (the slow path
-    // takes the mutex), only to skip it.
-    if ((guess >> shift) >= appended_.load(std::memory_order_acquire))
-      find_slow(guess >> shift, tail_hint_);
+    lookup::prepare_segment(guess >> shift);  // may throw std::bad_alloc: nothing claimed yet
     // relaxed: the claim needs only atomicity; the message is published through the slot.
     const std::uint64_t t = tail_.fetch_add(1, std::memory_order_relaxed);
     if ((t & closed_bit) != 0) return push_status::closed;
-    slot& sl = producer_segment(t >> shift).slots[t & mask];
+    // The ticket is ours: its segment exists or is about to be appended, and cannot be
+    // recycled before we publish.
+    slot& sl = lookup::producer_segment(t >> shift).slots[t & mask];
     try {
       sl.value.construct(std::forward<U>(v));
     } catch (...) {
@@ -140,7 +148,7 @@ class segmented_queue {
     // publication that came before the producer's look at the gate.
     std::uint64_t h = head_.load(std::memory_order_seq_cst);
     for (;;) {
-      segment* s = consumer_segment(h);
+      segment* s = lookup::consumer_segment(h);
       const std::uint32_t state =
           s != nullptr ? s->slots[h & mask].state.load(std::memory_order_seq_cst) : empty_slot;
       if (state != written_slot && state != skipped_slot) {
@@ -197,7 +205,7 @@ class segmented_queue {
   // Whether the slot at head_ is published (a pop would take it or step over it).
   bool front_ready() noexcept {
     const std::uint64_t h = head_.load(std::memory_order_seq_cst);  // seq_cst: see try_pop
-    const segment* s = consumer_segment(h);
+    const segment* s = lookup::consumer_segment(h);
     if (s == nullptr) return false;
     const std::uint32_t state = s->slots[h & mask].state.load(std::memory_order_seq_cst);
     return state == written_slot || state == skipped_slot;
@@ -211,56 +219,39 @@ class segmented_queue {
     return tail_.load(std::memory_order_acquire) & ~closed_bit;
   }
 
-  // The segment holding producer ticket k * N + i: the ticket is ours, so it exists or is
-  // about to be appended, and cannot be recycled before we publish.
-  segment& producer_segment(std::uint64_t k) noexcept {
-    // acquire (both): the segment was reset, and its id set, before the hint pointed at it.
-    segment* s = tail_hint_.load(std::memory_order_acquire);
-    if (s != nullptr && s->id.load(std::memory_order_acquire) == k) return *s;
-    return *find_slow(k, tail_hint_);  // noexcept: see "Allocation" in the contract
-  }
-
-  // The segment holding ticket h, or nullptr when there is nothing to read there: no
-  // producer took h yet, or its producer has not appended the segment yet (then it has not
-  // published either), or h was taken and its segment recycled (the caller re-reads head_
-  // then). Consumers never allocate.
-  segment* consumer_segment(std::uint64_t h) {
-    segment* s = head_hint_.load(std::memory_order_acquire);  // acquire: as for producers
-    if (s != nullptr && s->id.load(std::memory_order_acquire) == (h >> shift)) return s;
-    if (h >= limit()) return nullptr;  // nobody was given ticket h: nothing to find
-    return find_slow(h >> shift, head_hint_, false);
-  }
-
-  // Segment k, appended if it never was (when `append`); nullptr if it was recycled
-  // already. Points the hint at it: the caller's side works there now. (A thread that lags
-  // behind may point it back; the others then take this path once more and point it
-  // forward again.)
-  segment* find_slow(std::uint64_t k, std::atomic<segment*>& hint, bool append = true) {
-    std::lock_guard lock(mutex_);
-    segment* s = segments_.find(k);
-    if (s == nullptr && append && k >= appended_.load(std::memory_order_relaxed))
-      s = segments_.append_through(k, appended_);
-    // release: the reset and id of s come before the hint that leads to it.
-    if (s != nullptr) hint.store(s, std::memory_order_release);
-    return s;
-  }
+  // For segment_lookup: whether a producer was given ticket h.
+  bool ticket_issued(std::uint64_t h) const noexcept { return h < limit(); }
 
   // The consumer of `ticket` is done with its slot in s. The one that claimed s's last
   // ticket retires s.
   void release(segment& s, std::uint64_t ticket) noexcept {
     // release: our last touch of the slot comes before whoever reuses it (acquire).
     s.slots[ticket & mask].state.store(consumed_slot, std::memory_order_release);
-    if ((ticket & mask) == mask) retire(s);
+    if ((ticket & mask) == mask) lookup::retire_segment(s);
   }
 
-  // Every ticket of s is claimed: take it off the live list, and put it on the free list
-  // if every slot is consumed, else on the retired list until it is.
-  void retire(segment& s) noexcept {
-    std::lock_guard lock(mutex_);
-    segments_.retire(s);
+  // The layout the comments below promise, checked where the class is complete (as
+  // rigtorp's MPMCQueue does in its constructor; offsetof needs a standard-layout class).
+  static constexpr void check_layout() noexcept {
+    using q = segmented_queue;
+    static_assert(std::is_standard_layout_v<q>, "offsetof below needs a standard-layout queue");
+    static_assert(alignof(q) >= cache_line && offsetof(q, tail_) % cache_line == 0,
+                  "tail_ must start a cache line of its own");
+    static_assert(offsetof(q, appended_) + sizeof(appended_) <= offsetof(q, tail_) + cache_line,
+                  "the producers' hint and segment count must share tail_'s line");
+    static_assert(offsetof(q, head_) % cache_line == 0 && offsetof(q, head_) >= offsetof(q, tail_) + cache_line,
+                  "head_ (consumers) must sit on another cache line than tail_ (producers)");
+    static_assert(offsetof(q, head_hint_) + sizeof(head_hint_) <= offsetof(q, head_) + cache_line,
+                  "the consumers' hint must share head_'s line");
+    static_assert(offsetof(q, closed_) % cache_line == 0 && offsetof(q, closed_) >= offsetof(q, head_) + cache_line &&
+                      offsetof(q, final_tail_) + sizeof(final_tail_) <= offsetof(q, closed_) + cache_line,
+                  "closed_ and final_tail_ (read often, written once) must share a line of their own");
+    static_assert(offsetof(q, mutex_) % cache_line == 0 && offsetof(q, mutex_) >= offsetof(q, closed_) + cache_line,
+                  "the slow path (mutex and lists) must sit on a line of its own");
+    static_assert(sizeof(q) % cache_line == 0, "the queue must not share its last line with a neighbour");
   }
 
-  // Producers' line: tickets, their hint and how far segments reach.
+  // Producers' line: tickets, their hint and how far segments reach (segment_lookup).
   alignas(cache_line) std::atomic<std::uint64_t> tail_{0};
   std::atomic<segment*> tail_hint_{nullptr};
   std::atomic<std::uint64_t> appended_{0};  // segments ever appended = next id

@@ -16,22 +16,25 @@
 //   them in. Consumers never write to a slot (a producer's next store there would have to
 //   fetch the line back first, once per task): after copying its run out a consumer adds
 //   its length to the segment's `consumed` count (release).
-// - Segments (as detail::segmented_queue, the channels' queue): live ones in ticket order
-//   on a list that only the mutex-holding slow path walks or changes; the fast path finds
-//   its segment through a hint and checks the segment's id. A run never crosses a segment's
+// - Segments (as detail::segmented_queue, the channels' queue; the lookup and the list:
+//   detail/queue/segment_lookup.hpp, segment_list.hpp): live ones in ticket order on a
+//   list that only the mutex-holding slow path walks or changes; the fast path finds its
+//   segment through a hint and checks the segment's id. A run never crosses a segment's
 //   end. The consumer that claims a segment's last ticket retires it; it is reused once
 //   `consumed` says every slot was copied out, and the producer that reuses it sets every
 //   state back to null (a run of independent stores, which also brings the lines the
 //   producers will write next into its cache). A consumer may read a slot of a segment
-//   recycled under it,
-//   but acts only after its CAS succeeds, which proves that ticket h was not claimed yet,
-//   so the segment was not retired and the slots it read were tickets h..k-1's. Memory is
-//   kept until the queue dies (stale hints stay safe to read).
+//   recycled under it, but acts only after its CAS succeeds, which proves that ticket h
+//   was not claimed yet, so the segment was not retired and the slots it read were
+//   tickets h..k-1's. Memory is kept until the queue dies (stale hints stay safe to read).
 // - Allocation: a producer makes sure the segment for the ticket it is about to take
 //   exists before it takes it, so std::bad_alloc leaves the task untouched and nothing
 //   claimed. Only when producers race past a segment's end may one have to allocate after
 //   its claim; a failure there ends the program (std::terminate): a claimed ticket that is
 //   never filled would stall every consumer.
+// - Layout: tail_ with the producers' hint, head_ with the consumers', and the slow path
+//   sit on three cache lines; in a segment, id (read on every push), consumed (written by
+//   consumers) and each slot have lines of their own. check_layout() asserts it.
 // - Waking: has_work() counts a push from its RMW on, before the task is published, so a
 //   worker that saw it does not sleep; it then finds the task once its producer publishes.
 //   The pool's producer fences after push() and before it looks for sleepers.
@@ -42,24 +45,28 @@
 #include <cstdint>
 #include <cstring>
 #include <mutex>
+#include <type_traits>
 #include <utility>
 
 #include "../config.hpp"
 #include "../queue/segment_list.hpp"
+#include "../queue/segment_lookup.hpp"
 #include "task.hpp"
 
 namespace bobbin::detail {
 
-class task_injector {
+class task_injector : segment_lookup<task_injector> {
+  friend segment_lookup<task_injector>;
+
   static constexpr std::size_t slots_per_segment = 256;  // 16 KiB
   static constexpr unsigned shift = 8;
   static constexpr std::uint64_t mask = slots_per_segment - 1;
-  static_assert(std::size_t{1} << shift == slots_per_segment);
+  static_assert(std::size_t{1} << shift == slots_per_segment, "a segment's slots are a power of two: ticket >> shift");
 
   struct alignas(cache_line) slot {
     task::raw raw;  // raw.ops: null until published (set back when the segment is reused)
   };
-  static_assert(sizeof(slot) == cache_line);
+  static_assert(sizeof(slot) == cache_line && alignof(slot) == cache_line, "a slot is one cache line");
 
   static std::atomic_ref<const void*> state(slot& s) noexcept { return std::atomic_ref<const void*>(s.raw.ops); }
 
@@ -89,6 +96,7 @@ class task_injector {
   task_injector& operator=(const task_injector&) = delete;
 
   ~task_injector() {
+    check_layout();
     const std::uint64_t end = tail_.load(std::memory_order_relaxed);
     for (std::uint64_t h = head_.load(std::memory_order_relaxed); h < end; ++h) {
       segment* s = segments_.find(h >> shift);
@@ -105,10 +113,11 @@ class task_injector {
   void push(task& t) {
     // relaxed: a guess, only to allocate ahead of the claim.
     const std::uint64_t guess = tail_.load(std::memory_order_relaxed);
-    // acquire: pairs with append's release; only to skip the slow path.
-    if ((guess >> shift) >= appended_.load(std::memory_order_acquire)) find_slow(guess >> shift, tail_hint_);
+    prepare_segment(guess >> shift);  // may throw std::bad_alloc: nothing claimed yet
     // relaxed: the claim needs only atomicity; the task is published through its slot.
     const std::uint64_t tk = tail_.fetch_add(1, std::memory_order_relaxed);
+    // The ticket is ours: its segment exists or is about to be appended, and cannot be
+    // recycled before we publish.
     slot& sl = producer_segment(tk >> shift).slots[tk & mask];
     task::raw& r = t.bytes();
     std::memcpy(reinterpret_cast<unsigned char*>(&sl.raw) + sizeof(void*),
@@ -145,10 +154,7 @@ class task_injector {
       first.bytes() = s->slots[h & mask].raw;
       for (std::uint64_t j = h + 1; j < k; ++j) rest(s->slots[j & mask].raw);
       s->consumed.fetch_add(static_cast<std::size_t>(k - h), std::memory_order_release);  // release: our reads come first
-      if (((k - 1) & mask) == mask) {
-        std::lock_guard lock(mutex_);
-        segments_.retire(*s);
-      }
+      if (((k - 1) & mask) == mask) retire_segment(*s);  // we claimed its last ticket
       return static_cast<std::size_t>(k - h);
     }
   }
@@ -170,33 +176,37 @@ class task_injector {
   }
 
  private:
-  segment& producer_segment(std::uint64_t k) noexcept {
-    // acquire (both): the segment's id was set after it was made ready.
-    segment* s = tail_hint_.load(std::memory_order_acquire);
-    if (s != nullptr && s->id.load(std::memory_order_acquire) == k) return *s;
-    return *find_slow(k, tail_hint_);  // noexcept: see "Allocation" in the contract
+  // For segment_lookup: whether a producer was given ticket h.
+  bool ticket_issued(std::uint64_t h) const noexcept { return h < tail_.load(std::memory_order_acquire); }
+
+  // The layout the comments promise, checked where the class is complete (as rigtorp's
+  // MPMCQueue does in its constructor; offsetof needs a standard-layout class).
+  static constexpr void check_layout() noexcept {
+    using q = task_injector;
+    static_assert(std::is_standard_layout_v<segment>, "offsetof below needs a standard-layout segment");
+    static_assert(offsetof(segment, consumed) % cache_line == 0 &&
+                      offsetof(segment, consumed) >= offsetof(segment, id) + cache_line,
+                  "a segment's consumed count (written by consumers) must sit on another line than its id "
+                  "(read by producers on every push)");
+    static_assert(offsetof(segment, slots) % cache_line == 0 &&
+                      offsetof(segment, slots) >= offsetof(segment, consumed) + cache_line,
+                  "the slots must not share the consumed count's line");
+    static_assert(std::is_standard_layout_v<q>, "offsetof below needs a standard-layout queue");
+    static_assert(alignof(q) >= cache_line && offsetof(q, tail_) % cache_line == 0,
+                  "tail_ must start a cache line of its own");
+    static_assert(offsetof(q, appended_) + sizeof(appended_) <= offsetof(q, tail_) + cache_line,
+                  "the producers' hint and segment count must share tail_'s line");
+    static_assert(offsetof(q, head_) % cache_line == 0 &&
+                      offsetof(q, head_) >= offsetof(q, tail_) + cache_line,
+                  "head_ (consumers) must sit on another cache line than tail_ (producers)");
+    static_assert(offsetof(q, head_hint_) + sizeof(head_hint_) <= offsetof(q, head_) + cache_line,
+                  "the consumers' hint must share head_'s line");
+    static_assert(offsetof(q, mutex_) % cache_line == 0 && offsetof(q, mutex_) >= offsetof(q, head_) + cache_line,
+                  "the slow path (mutex and lists) must sit on a line of its own");
+    static_assert(sizeof(q) % cache_line == 0, "the queue must not share its last line with a neighbour");
   }
 
-  // The segment of ticket h, or nullptr: no producer took h yet, or its segment is not
-  // appended yet (then nothing in it is published), or h was taken and its segment
-  // recycled (the caller re-reads head_).
-  segment* consumer_segment(std::uint64_t h) {
-    segment* s = head_hint_.load(std::memory_order_acquire);
-    if (s != nullptr && s->id.load(std::memory_order_acquire) == (h >> shift)) return s;
-    if (h >= tail_.load(std::memory_order_acquire)) return nullptr;
-    return find_slow(h >> shift, head_hint_, false);
-  }
-
-  segment* find_slow(std::uint64_t k, std::atomic<segment*>& hint, bool append = true) {
-    std::lock_guard lock(mutex_);
-    segment* s = segments_.find(k);
-    if (s == nullptr && append && k >= appended_.load(std::memory_order_relaxed))
-      s = segments_.append_through(k, appended_);
-    if (s != nullptr) hint.store(s, std::memory_order_release);  // release: its id comes first
-    return s;
-  }
-
-  // Producers' line.
+  // Producers' line: tickets, their hint and how far segments reach (segment_lookup).
   alignas(cache_line) std::atomic<std::uint64_t> tail_{0};
   std::atomic<segment*> tail_hint_{nullptr};
   std::atomic<std::uint64_t> appended_{0};

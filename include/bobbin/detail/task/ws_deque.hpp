@@ -10,6 +10,9 @@
 // - size_approx()/empty_approx() may be called from any thread; they are snapshots.
 // - The deque never shrinks. Arrays outgrown by push() are retired, not freed, until the
 //   deque is destroyed: a thief may still be reading one.
+// - Layout: top_ (thieves' CAS), bottom_ with the owner's copy of the array, and array_
+//   sit on three cache lines; an array's capacity is a power of two. check_layout()
+//   asserts the lines with offsetof at compile time.
 //
 // Values are stored as arrays of 64-bit atomic words. A thief copies a slot before its CAS
 // on top decides whether the copy is its to keep; the owner may be overwriting that slot
@@ -26,6 +29,7 @@
 // work_stealing policy pops that way, so a fork-join spawn costs no locked instruction.
 
 #include <atomic>
+#include <cassert>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -73,8 +77,11 @@ class ws_deque {
   }
   static void set_word(unsigned char* p, std::uint64_t w) noexcept { std::memcpy(p, &w, sizeof w); }
 
+  // A power of two (the constructor rounds up, grow() doubles): slots are found with mask.
   struct array {
-    explicit array(std::int64_t cap) : capacity(cap), mask(cap - 1), slots(new slot[static_cast<std::size_t>(cap)]) {}
+    explicit array(std::int64_t cap) : capacity(cap), mask(cap - 1), slots(new slot[static_cast<std::size_t>(cap)]) {
+      assert(cap >= 2 && (cap & (cap - 1)) == 0);
+    }
     std::int64_t capacity;
     std::int64_t mask;
     std::unique_ptr<slot[]> slots;
@@ -83,6 +90,7 @@ class ws_deque {
 
  public:
   explicit ws_deque(std::size_t initial_capacity = 256) {
+    check_layout();
     std::size_t cap = 2;
     while (cap < initial_capacity) cap *= 2;
     auto a = std::make_unique<array>(static_cast<std::int64_t>(cap));
@@ -246,6 +254,28 @@ class ws_deque {
     own_mask_ = a->mask;
   }
 
+  // The layout the members' comments promise, checked where the class is complete (as
+  // rigtorp's MPMCQueue does in its constructor; offsetof needs a standard-layout class).
+  static constexpr void check_layout() noexcept {
+    static_assert(std::is_standard_layout_v<ws_deque>, "offsetof below needs a standard-layout deque");
+    static_assert(std::atomic<std::int64_t>::is_always_lock_free && std::atomic<std::uint64_t>::is_always_lock_free,
+                  "top, bottom and the slots' words must be lock-free");
+    static_assert(sizeof(slot) == sizeof(T), "a slot holds T's bytes as words, in T's layout");
+    static_assert(alignof(ws_deque) >= cache_line && offsetof(ws_deque, top_) % cache_line == 0,
+                  "top_ (the thieves' CAS) must start a cache line of its own");
+    static_assert(offsetof(ws_deque, bottom_) % cache_line == 0 &&
+                      offsetof(ws_deque, bottom_) >= offsetof(ws_deque, top_) + cache_line,
+                  "bottom_ (the owner's) must sit on another cache line than top_");
+    static_assert(offsetof(ws_deque, own_slots_) > offsetof(ws_deque, bottom_) &&
+                      offsetof(ws_deque, own_mask_) + sizeof(own_mask_) <= offsetof(ws_deque, bottom_) + cache_line,
+                  "the owner's copy of the array must share bottom_'s cache line");
+    static_assert(offsetof(ws_deque, array_) % cache_line == 0 &&
+                      offsetof(ws_deque, array_) >= offsetof(ws_deque, bottom_) + cache_line,
+                  "array_ (the thieves' way to the slots) must sit on a line apart from bottom_'s");
+    static_assert(sizeof(ws_deque) % cache_line == 0, "the deque must not share its last line with a neighbour");
+  }
+
+  // Thieves' line (top_), owner's line (bottom_ and its copy of the array), and the array.
   alignas(cache_line) std::atomic<std::int64_t> top_{0};
   alignas(cache_line) std::atomic<std::int64_t> bottom_{0};
   // The owner's copy of the current array (it alone replaces it), beside bottom_: its push
