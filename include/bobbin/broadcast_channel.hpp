@@ -32,24 +32,19 @@
 //   post_message and close() of the channel, and by the receiver's close(), until the
 //   receiver is closed and its last drain has run.
 
-#include <chrono>
 #include <concepts>
+#include <cstddef>
 #include <exception>
-#include <iterator>
 #include <memory>
 #include <mutex>
-#include <optional>
-#include <stdexcept>
 #include <utility>
 #include <vector>
 
-#include "detail/config.hpp"
-#include "detail/time/deadline.hpp"
-#include "detail/channel/executor.hpp"
+#include "detail/channel/channel_core.hpp"
+#include "detail/channel/handle_access.hpp"
 #include "detail/channel/mailbox.hpp"
+#include "detail/channel/receiver_api.hpp"
 #include "detail/queue/slot_storage.hpp"
-#include "detail/channel/receive_iterator.hpp"
-#include "detail/sync/wait_gate.hpp"
 
 namespace bobbin {
 
@@ -60,30 +55,14 @@ class broadcast_channel;
 // One subscription to a broadcast_channel.
 template <detail::message_type T>
   requires std::copy_constructible<T>
-class broadcast_receiver {
+class broadcast_receiver : public detail::inbox_api<broadcast_receiver<T>, T> {
  public:
-  using value_type = T;
-  using iterator = detail::receive_iterator<broadcast_receiver, T>;
-
-  // Blocks until a message arrives; nullopt once closed and drained. Blocks the calling
-  // thread (see channel::receive about pool tasks).
-  std::optional<T> receive() { return box().core().receive(); }
-  std::optional<T> try_receive() { return box().core().try_receive(); }
-  template <class Rep, class Period>
-  std::optional<T> receive_for(const std::chrono::duration<Rep, Period>& d) {
-    return box().core().receive_until(detail::deadline::after(d));
-  }
-  template <class Clock, class Duration>
-  std::optional<T> receive_until(const std::chrono::time_point<Clock, Duration>& t) {
-    return box().core().receive_until(t);
-  }
-
-  // As message_port::on_message.
-  template <class F, detail::executor E>
-    requires std::invocable<std::decay_t<F>&, T&&> && std::move_constructible<std::decay_t<F>>
-  void on_message(F&& handler, E& executor) {
-    box().set_handler(std::forward<F>(handler), executor);
-  }
+  // Receiving (detail/channel/receiver_api.hpp, as a channel's): receive() blocks until a
+  // message arrives, nullopt once closed and drained; it blocks the calling thread (see
+  // channel::receive about pool tasks). try_receive(), receive_for(d), receive_until(t);
+  // for (auto&& m : sub) receives until closed and drained.
+  //
+  // on_message(handler, executor): as message_port::on_message.
 
   // Unsubscribes: nothing more arrives; what is queued can still be received. Does nothing
   // on a moved-from handle.
@@ -92,15 +71,13 @@ class broadcast_receiver {
   }
   bool closed() const noexcept { return !sub_ || sub_->box->core().closed(); }
 
-  iterator begin() { return iterator(*this); }
-  std::default_sentinel_t end() const noexcept { return {}; }
-
   friend bool operator==(const broadcast_receiver& a, const broadcast_receiver& b) noexcept {
     return a.sub_ == b.sub_;
   }
 
  private:
   friend class broadcast_channel<T>;
+  friend struct detail::handle_access;
 
   // Shared by a receiver's handles; the channel holds it weakly, so it dies with them.
   struct subscription {
@@ -108,23 +85,15 @@ class broadcast_receiver {
     subscription() = default;
     subscription(const subscription&) = delete;
     subscription& operator=(const subscription&) = delete;
-    ~subscription() {
-      try {
-        box->close();  // ends a drain that may still run, releasing its handler
-      } catch (...) {
-        // The executor refused that drain; the handler goes with the mailbox instead.
-      }
-    }
+    // Ends a drain that may still run, releasing its handler.
+    ~subscription() { detail::close_quietly(*box); }
   };
 
   explicit broadcast_receiver(std::shared_ptr<subscription> s) : sub_(std::move(s)) {}
-  detail::mailbox<T>& box() const {
-    if (!sub_) [[unlikely]] moved_from();
-    return *sub_->box;
+  detail::mailbox<T>& inbox() const {
+    return *detail::checked(sub_, "bobbin::broadcast_receiver: use of a moved-from handle").box;
   }
-  [[noreturn]] BOBBIN_NOINLINE static void moved_from() {
-    throw std::logic_error("bobbin::broadcast_receiver: use of a moved-from handle");
-  }
+  detail::channel_core<T>& receive_core() const { return inbox().core(); }
 
   std::shared_ptr<subscription> sub_;
 };
@@ -227,13 +196,7 @@ class broadcast_channel {
     state() = default;
     state(const state&) = delete;
     state& operator=(const state&) = delete;
-    ~state() {
-      try {
-        close();
-      } catch (...) {
-        // An executor refused a drain; those handlers go with their mailboxes.
-      }
-    }
+    ~state() { detail::close_quietly(*this); }
 
     void close() {
       std::vector<std::weak_ptr<typename receiver::subscription>> to_close;
@@ -256,13 +219,7 @@ class broadcast_channel {
     }
   };
 
-  state& shared() const {
-    if (!state_) [[unlikely]] moved_from();
-    return *state_;
-  }
-  [[noreturn]] BOBBIN_NOINLINE static void moved_from() {
-    throw std::logic_error("bobbin::broadcast_channel: use of a moved-from handle");
-  }
+  state& shared() const { return detail::checked(state_, "bobbin::broadcast_channel: use of a moved-from handle"); }
 
   std::shared_ptr<state> state_;
 };

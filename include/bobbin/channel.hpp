@@ -36,18 +36,15 @@
 #include <chrono>
 #include <concepts>
 #include <cstddef>
-#include <iterator>
 #include <memory>
-#include <optional>
 #include <stdexcept>
 #include <utility>
 
 #include "detail/channel/channel_core.hpp"
-#include "detail/config.hpp"
-#include "detail/time/deadline.hpp"
+#include "detail/channel/handle_access.hpp"
+#include "detail/channel/receiver_api.hpp"
 #include "detail/queue/slot_storage.hpp"
-#include "detail/channel/receive_iterator.hpp"
-#include "detail/sync/wait_gate.hpp"
+#include "detail/time/deadline.hpp"
 
 namespace bobbin {
 
@@ -60,11 +57,8 @@ struct capacity {
 enum class send_status { ok, full, closed };
 
 template <detail::message_type T>
-class channel {
+class channel : public detail::receiver_api<channel<T>, T> {
  public:
-  using value_type = T;
-  using iterator = detail::receive_iterator<channel, T>;
-
   // An unbounded channel.
   channel() : core_(std::make_shared<detail::channel_core<T>>(0)) {}
 
@@ -109,28 +103,11 @@ class channel {
     return status(core().send_until(v, t));
   }
 
-  // Blocks until a message arrives; nullopt once the channel is closed and drained.
-  // It blocks the calling thread, also on a pool: a receive() inside a pool task holds that
-  // worker until a message comes, and if the sender is a task queued behind it on the same
-  // pool (always so on a one-thread pool, or once every worker is blocked like this), it
-  // never comes: a deadlock. Inside pool tasks, use try_receive() or a timed receive, or a
-  // port's on_message (an awaitable async_receive that suspends instead is planned).
-  std::optional<T> receive() { return core().receive(); }
-
-  // Never blocks; nullopt if nothing is ready right now (or closed and drained). A message
-  // whose send is still copying it in is not ready yet.
-  std::optional<T> try_receive() { return core().try_receive(); }
-
-  // As receive, but gives up after d or at t (then nullopt); never returns nullopt before
-  // that unless the channel is closed and drained.
-  template <class Rep, class Period>
-  std::optional<T> receive_for(const std::chrono::duration<Rep, Period>& d) {
-    return core().receive_until(detail::deadline::after(d));
-  }
-  template <class Clock, class Duration>
-  std::optional<T> receive_until(const std::chrono::time_point<Clock, Duration>& t) {
-    return core().receive_until(t);
-  }
+  // Receiving (detail/channel/receiver_api.hpp, shared with ports and subscribers; it also
+  // defines value_type and iterator): receive() blocks until a message arrives, nullopt once the channel is closed and
+  // drained (it blocks a pool's thread too: see there); try_receive() never blocks;
+  // receive_for(d) and receive_until(t) give up at the deadline; for (auto&& v : ch)
+  // receives until closed and drained.
 
   // No more sends; receivers drain what is queued. Idempotent. (A moved-from handle: nothing
   // to close, and closed() is true.)
@@ -143,21 +120,16 @@ class channel {
   // counts sends in progress too). Never more than the capacity. 0 for a moved-from handle.
   std::size_t size() const noexcept { return core_ ? core_->size() : 0; }
 
-  // for (auto&& v : ch): receives until closed and drained.
-  iterator begin() { return iterator(*this); }
-  std::default_sentinel_t end() const noexcept { return {}; }
-
   // Handles to the same channel compare equal.
   friend bool operator==(const channel& a, const channel& b) noexcept { return a.core_ == b.core_; }
 
  private:
+  friend struct detail::handle_access;
+
   detail::channel_core<T>& core() const {
-    if (!core_) [[unlikely]] moved_from();
-    return *core_;
+    return detail::checked(core_, "bobbin::channel: use of a moved-from handle");
   }
-  [[noreturn]] BOBBIN_NOINLINE static void moved_from() {
-    throw std::logic_error("bobbin::channel: use of a moved-from handle");
-  }
+  detail::channel_core<T>& receive_core() const { return core(); }
 
   static std::shared_ptr<detail::channel_core<T>> make_bounded(std::size_t n) {
     if (n == 0) throw std::invalid_argument("bobbin::channel: capacity must be at least 1");

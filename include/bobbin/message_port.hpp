@@ -46,22 +46,15 @@
 //   close() schedules, close() propagates it once both directions are closed; closing
 //   again schedules that drain again (it releases the handler).
 
-#include <chrono>
-#include <concepts>
-#include <functional>
-#include <iterator>
 #include <memory>
-#include <optional>
-#include <stdexcept>
 #include <utility>
 
-#include "detail/config.hpp"
-#include "detail/time/deadline.hpp"
-#include "detail/channel/executor.hpp"
+#include "detail/channel/channel_core.hpp"
+#include "detail/channel/handle_access.hpp"
 #include "detail/channel/mailbox.hpp"
+#include "detail/channel/post_api.hpp"
+#include "detail/channel/receiver_api.hpp"
 #include "detail/queue/slot_storage.hpp"
-#include "detail/channel/receive_iterator.hpp"
-#include "detail/sync/wait_gate.hpp"
 
 namespace bobbin {
 
@@ -73,50 +66,27 @@ message_channel<A, B> make_message_channel();
 
 // One end of a message channel: sends Out, receives In.
 template <detail::message_type Out, detail::message_type In = Out>
-class message_port {
+class message_port : public detail::post_api<message_port<Out, In>, Out>,
+                     public detail::inbox_api<message_port<Out, In>, In> {
  public:
-  using value_type = In;
-  using iterator = detail::receive_iterator<message_port, In>;
-
-  // false if the port is closed; v is then left as it was.
-  bool post_message(const Out& v)
-    requires std::copy_constructible<Out>
-  {
-    return both().out->post(v);
-  }
-  bool post_message(Out&& v) { return both().out->post(std::move(v)); }
-
-  // Blocks until a message arrives; nullopt once closed and drained. Blocks the calling
-  // thread: inside a task on a one-thread pool, waiting for a message that another task of
-  // that pool would post is a deadlock (see channel::receive; use on_message there).
-  std::optional<In> receive() { return both().in->core().receive(); }
-  std::optional<In> try_receive() { return both().in->core().try_receive(); }
-  template <class Rep, class Period>
-  std::optional<In> receive_for(const std::chrono::duration<Rep, Period>& d) {
-    return both().in->core().receive_until(detail::deadline::after(d));
-  }
-  template <class Clock, class Duration>
-  std::optional<In> receive_until(const std::chrono::time_point<Clock, Duration>& t) {
-    return both().in->core().receive_until(t);
-  }
-
-  // Runs handler(message) on `executor` for each message (see the top of this file: the
-  // executor must outlive the port's open life).
-  template <class F, detail::executor E>
-    requires std::invocable<std::decay_t<F>&, In&&> && std::move_constructible<std::decay_t<F>>
-  void on_message(F&& handler, E& executor) {
-    both().in->set_handler(std::forward<F>(handler), executor);
-  }
+  // Sending (detail/channel/post_api.hpp): post_message(v) never blocks; false if the port
+  // is closed, and v is then left as it was.
+  //
+  // Receiving (detail/channel/receiver_api.hpp, as a channel's): receive() blocks until a
+  // message arrives, nullopt once closed and drained; try_receive(), receive_for(d),
+  // receive_until(t); for (auto&& m : port) receives until closed and drained. receive()
+  // blocks the calling thread: inside a task on a one-thread pool, waiting for a message
+  // that another task of that pool would post is a deadlock (see channel::receive; use
+  // on_message there).
+  //
+  // on_message(handler, executor) runs handler(In&&) on `executor` for each message (see
+  // the top of this file: the executor must outlive the port's open life).
 
   // Closes both directions. Idempotent. Does nothing on a moved-from handle.
   void close() {
     if (ends_) ends_->close();
   }
   bool closed() const noexcept { return !ends_ || ends_->out->core().closed(); }
-
-  // for (auto&& m : port): receives until closed and drained.
-  iterator begin() { return iterator(*this); }
-  std::default_sentinel_t end() const noexcept { return {}; }
 
   friend bool operator==(const message_port& a, const message_port& b) noexcept {
     return a.ends_ == b.ends_;
@@ -125,6 +95,7 @@ class message_port {
  private:
   template <detail::message_type A, detail::message_type B>
   friend message_channel<A, B> make_message_channel();
+  friend struct detail::handle_access;
 
   // Shared by the handles of one port; the last one closes the port.
   struct ends {
@@ -135,14 +106,7 @@ class message_port {
         : out(std::move(o)), in(std::move(i)) {}
     ends(const ends&) = delete;
     ends& operator=(const ends&) = delete;
-    ~ends() {
-      try {
-        close();
-      } catch (...) {
-        // The executor refused the drain that would release the handler; the handler is
-        // then released with the mailbox. Nothing else can fail here.
-      }
-    }
+    ~ends() { detail::close_quietly(*this); }
     // Both directions close even if scheduling the last drain of one throws (then the
     // exception propagates, and closing again retries the drain).
     void close() {
@@ -158,13 +122,10 @@ class message_port {
 
   explicit message_port(std::shared_ptr<ends> e) : ends_(std::move(e)) {}
 
-  ends& both() const {
-    if (!ends_) [[unlikely]] moved_from();
-    return *ends_;
-  }
-  [[noreturn]] BOBBIN_NOINLINE static void moved_from() {
-    throw std::logic_error("bobbin::message_port: use of a moved-from handle");
-  }
+  ends& both() const { return detail::checked(ends_, "bobbin::message_port: use of a moved-from handle"); }
+  detail::mailbox<Out>& post_box() const { return *both().out; }
+  detail::mailbox<In>& inbox() const { return *both().in; }
+  detail::channel_core<In>& receive_core() const { return inbox().core(); }
 
   std::shared_ptr<ends> ends_;
 };

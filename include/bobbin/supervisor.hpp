@@ -163,12 +163,7 @@ class supervisor {
   template <class F>
   static function wrap(F&& fn) {
     return [f = std::decay_t<F>(std::forward<F>(fn))](context& ctx) mutable -> int {
-      if constexpr (std::is_void_v<std::invoke_result_t<std::decay_t<F>&, context&>>) {
-        std::invoke(f, ctx);
-        return 0;
-      } else {
-        return static_cast<int>(std::invoke(f, ctx));
-      }
+      return detail::call_worker_function(f, ctx);
     };
   }
 

@@ -53,42 +53,41 @@
 //   thread_id() is 0 and name() empty, the destructor and move assignment work; every other
 //   member throws std::logic_error ("moved-from") rather than touch a state it no longer has.
 //
-// Synchronisation: each event is a mutex-guarded record (fired? with what?) plus its
-// handler list; firing marks it under the lock and calls the handlers outside it, adding
-// checks the mark under the lock, so every handler is called exactly once and no user code
-// runs under a lock. The exit code reaches join() through that record and the thread's
-// join. One mutex serialises join() (std::thread::join may not be called twice at once);
-// another guards the on_message state. The port, the stop source and the id counter
-// (relaxed: ids only need to be unique) synchronise themselves.
+// Synchronisation: each event is a detail::once_event (detail/sync/once_event.hpp), a
+// mutex-guarded record (fired? with what?) plus its handler list; firing marks it under the
+// lock and calls the handlers outside it, adding checks the mark under the lock, so every
+// handler is called exactly once and no user code runs under a lock. The exit code reaches
+// join() through that record and the thread's join. One mutex serialises join()
+// (std::thread::join may not be called twice at once); another guards the on_message
+// state. The port, the stop source and the id counter (relaxed: ids only need to be
+// unique) synchronise themselves.
 
-#include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <concepts>
 #include <cstdint>
 #include <exception>
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <stdexcept>
 #include <stop_token>
 #include <string>
-#include <string_view>
 #include <thread>
 #include <tuple>
 #include <type_traits>
 #include <utility>
 #include <variant>
-#include <vector>
-
 
 #include "channel.hpp"
-#include "detail/config.hpp"
-#include "detail/thread_state.hpp"
 #include "detail/channel/executor.hpp"
+#include "detail/channel/handle_access.hpp"
+#include "detail/channel/mailbox.hpp"
+#include "detail/channel/post_api.hpp"
+#include "detail/channel/receiver_api.hpp"
 #include "detail/queue/slot_storage.hpp"
+#include "detail/sync/once_event.hpp"
 #include "detail/thread_name.hpp"
+#include "detail/thread_state.hpp"
 #include "message_port.hpp"
 
 namespace bobbin {
@@ -104,52 +103,23 @@ namespace detail {
 // Worker ids: 0 is "not a worker"; relaxed, only uniqueness matters.
 inline std::atomic<std::uint64_t> next_worker_id{1};
 
-// An event that fires once; a listener added later is called at once with the same args.
-template <class... Args>
-class once_event {
- public:
-  using listener = std::function<void(const Args&...)>;
-
-  void listen(listener fn) {
-    std::unique_lock lock(mutex_);
-    if (!fired_) {
-      listeners_.push_back(std::move(fn));
-      return;
-    }
-    const std::tuple<Args...> args = *fired_;  // a copy: the caller runs it unlocked
-    lock.unlock();
-    call(fn, args);
-  }
-
-  void fire(const Args&... args) noexcept {
-    std::vector<listener> now;
-    std::tuple<Args...> copy(args...);
-    {
-      std::lock_guard lock(mutex_);
-      fired_.emplace(args...);
-      now.swap(listeners_);
-    }
-    for (auto& fn : now) call(fn, copy);
-  }
-
-  // The argument it fired with, if it has.
-  std::optional<std::tuple<Args...>> fired() const {
-    std::lock_guard lock(mutex_);
-    return fired_;
-  }
-
- private:
-  static void call(listener& fn, const std::tuple<Args...>& args) noexcept { std::apply(fn, args); }
-
-  mutable std::mutex mutex_;
-  std::optional<std::tuple<Args...>> fired_;
-  std::vector<listener> listeners_;
-};
-
 template <class F, class Context>
 concept worker_function =
     std::invocable<F&, Context&> && (std::is_void_v<std::invoke_result_t<F&, Context&>> ||
                                      std::convertible_to<std::invoke_result_t<F&, Context&>, int>);
+
+// Runs a worker's function; its exit code (0 for a function returning void). The worker's
+// thread and each of a supervisor's restarts (supervisor.hpp) call it.
+template <class F, class Context>
+  requires worker_function<F, Context>
+int call_worker_function(F& fn, Context& ctx) {
+  if constexpr (std::is_void_v<std::invoke_result_t<F&, Context&>>) {
+    std::invoke(fn, ctx);
+    return 0;
+  } else {
+    return static_cast<int>(std::invoke(fn, ctx));
+  }
+}
 
 // The executor behind on_message(handler) without one: tasks go to the dispatcher thread.
 // Owned by the handler (see worker::on_message), so it lives as long as the port may post
@@ -190,6 +160,15 @@ struct worker_state {
   std::mutex message_mutex;  // guards the two below
   bool has_message_handler = false;
   std::thread dispatcher;
+
+  // The dispatcher thread, if on_message(handler) started one, for the caller to join or
+  // detach (and nobody else: the next call gets an empty thread).
+  std::thread take_dispatcher() {
+    std::thread d;
+    std::lock_guard lock(message_mutex);
+    d.swap(dispatcher);
+    return d;
+  }
 };
 
 }  // namespace detail
@@ -236,7 +215,8 @@ class worker_context {
 };
 
 template <detail::message_type In, detail::message_type Out = In, class Data = std::monostate>
-class worker {
+class worker : public detail::post_api<worker<In, Out, Data>, In>,
+               public detail::receive_calls<worker<In, Out, Data>, Out> {
   static_assert(std::is_object_v<Data> && std::move_constructible<Data>,
                 "worker_data is moved into the worker");
   using state = detail::worker_state<In, Out, Data>;
@@ -270,53 +250,35 @@ class worker {
   worker& operator=(const worker&) = delete;
   ~worker() { release(); }
 
-  // To the worker's port. false once the port is closed (the value is then left as it was).
-  bool post_message(const In& v)
-    requires std::copy_constructible<In>
-  {
-    return st().port.post_message(v);
-  }
-  bool post_message(In&& v) { return st().port.post_message(std::move(v)); }
-
-  // What the worker posted. Blocks; nullopt once the port is closed (the worker exited or
-  // terminate()) and drained.
-  std::optional<Out> receive() { return st().port.receive(); }
-  std::optional<Out> try_receive() { return st().port.try_receive(); }
-  template <class Rep, class Period>
-  std::optional<Out> receive_for(const std::chrono::duration<Rep, Period>& d) {
-    return st().port.receive_for(d);
-  }
-  template <class Clock, class Duration>
-  std::optional<Out> receive_until(const std::chrono::time_point<Clock, Duration>& t) {
-    return st().port.receive_until(t);
-  }
+  // To the worker's port (detail/channel/post_api.hpp): post_message(v); false once the port
+  // is closed (the value is then left as it was).
+  //
+  // What the worker posted (detail/channel/receiver_api.hpp): receive() blocks; nullopt once
+  // the port is closed (the worker exited or terminate()) and drained. try_receive(),
+  // receive_for(d), receive_until(t) as a channel's.
 
   // Event handlers (see the top of this file). Thread-safe; each may be called many times.
   template <class F>
     requires std::invocable<F&> && std::copy_constructible<std::decay_t<F>>
   void on_online(F&& fn) {
-    st().online.listen([f = std::decay_t<F>(std::forward<F>(fn))]() mutable { std::invoke(f); });
+    listen(st().online, std::forward<F>(fn));
   }
   template <class F>
     requires std::invocable<F&, std::exception_ptr> && std::copy_constructible<std::decay_t<F>>
   void on_error(F&& fn) {
-    st().error.listen([f = std::decay_t<F>(std::forward<F>(fn))](const std::exception_ptr& e) mutable {
-      std::invoke(f, e);
-    });
+    listen(st().error, std::forward<F>(fn));
   }
   template <class F>
     requires std::invocable<F&, int> && std::copy_constructible<std::decay_t<F>>
   void on_exit(F&& fn) {
-    st().exit.listen([f = std::decay_t<F>(std::forward<F>(fn))](const int& code) mutable {
-      std::invoke(f, code);
-    });
+    listen(st().exit, std::forward<F>(fn));
   }
 
   // handler(Out&&) for each message, on `executor`, one at a time, in order. Keep the
   // executor alive until the worker has exited and the executor has run what it was given
   // (declare the pool before the worker). std::logic_error if a handler was set before.
   template <class F, detail::executor E>
-    requires std::invocable<std::decay_t<F>&, Out&&> && std::move_constructible<std::decay_t<F>>
+    requires detail::message_handler<F, Out>
   void on_message(F&& handler, E& executor) {
     claim_message_handler();
     st().port.on_message(std::forward<F>(handler), executor);
@@ -325,7 +287,7 @@ class worker {
   // handler(Out&&) for each message, on the worker's dispatcher thread, one at a time, in
   // order; join() waits for it to finish. std::logic_error if a handler was set before.
   template <class F>
-    requires std::invocable<std::decay_t<F>&, Out&&> && std::move_constructible<std::decay_t<F>>
+    requires detail::message_handler<F, Out>
   void on_message(F&& handler) {
     state& s = st();
     auto queue = std::make_shared<detail::dispatch_queue>();
@@ -354,12 +316,7 @@ class worker {
   void terminate() noexcept {
     if (!st_) return;
     st_->stop.request_stop();
-    try {
-      st_->port.close();
-    } catch (...) {
-      // The executor refused the drain that releases the handler (shut down, out of
-      // memory); both directions are closed all the same.
-    }
+    detail::close_quietly(st_->port);  // both directions close even if a drain is refused
   }
 
   // Waits for the function to end (and for the dispatcher, if on_message(handler) started
@@ -373,11 +330,7 @@ class worker {
       throw std::logic_error("bobbin::worker: join() from its own message handler would wait for itself");
     std::lock_guard lock(s.join_mutex);
     if (s.thread.joinable()) s.thread.join();
-    std::thread dispatcher;
-    {
-      std::lock_guard message_lock(s.message_mutex);
-      dispatcher.swap(s.dispatcher);
-    }
+    std::thread dispatcher = s.take_dispatcher();
     if (dispatcher.joinable()) dispatcher.join();
     // The exit event fired before the thread ended; the join above ordered it before us.
     return std::get<0>(*s.exit.fired());
@@ -393,19 +346,25 @@ class worker {
  private:
   template <detail::message_type, detail::message_type, class>
   friend class supervisor;
+  friend struct detail::handle_access;
 
-  state& st() const {
-    if (!st_) [[unlikely]] moved_from();
-    return *st_;
-  }
-  [[noreturn]] BOBBIN_NOINLINE static void moved_from() {
-    throw std::logic_error("bobbin::worker: use of a moved-from worker");
-  }
+  state& st() const { return detail::checked(st_, "bobbin::worker: use of a moved-from worker"); }
+  // The owner's end of the port: it receives Out and posts In.
+  detail::channel_core<Out>& receive_core() const { return detail::handle_access::receive_core(st().port); }
+  detail::mailbox<In>& post_box() const { return detail::handle_access::post_box(st().port); }
 
   // Whether the calling thread is one that join() waits for: the worker's own (its
   // function and its handlers) or its dispatcher. false for a moved-from worker.
   bool on_own_thread() const noexcept {
     return st_ && (detail::current_worker_id() == st_->id || detail::current_dispatcher() == st_.get());
+  }
+
+  // A copy of fn, called with the event's arguments (as lvalues, on a mutable copy).
+  template <class... Args, class F>
+  static void listen(detail::once_event<Args...>& event, F&& fn) {
+    event.listen([f = std::decay_t<F>(std::forward<F>(fn))](const Args&... args) mutable {
+      std::invoke(f, args...);
+    });
   }
 
   static std::logic_error already_handled() {
@@ -430,20 +389,13 @@ class worker {
     std::exception_ptr error;
     try {
       context ctx(std::move(data), std::move(port), st->stop.get_token(), st->id, st->name);
-      if constexpr (std::is_void_v<std::invoke_result_t<F&, context&>>) {
-        std::invoke(fn, ctx);
-      } else {
-        code = static_cast<int>(std::invoke(fn, ctx));
-      }
+      code = detail::call_worker_function(fn, ctx);
     } catch (...) {  // the context (and the worker's data) is gone by now
       error = std::current_exception();
       code = 1;
     }
-    try {
-      st->port.close();  // the function has ended: the owner drains what it posted, then nullopt
-    } catch (...) {
-      // As in terminate(): closed all the same; only the handler's last drain was refused.
-    }
+    // The function has ended: the owner drains what it posted, then gets nullopt.
+    detail::close_quietly(st->port);
     if (error) st->error.fire(error);
     st->exit.fire(code);
   }
@@ -462,11 +414,7 @@ class worker {
         st_->thread.join();
       }
     }
-    std::thread dispatcher;
-    {
-      std::lock_guard message_lock(st_->message_mutex);
-      dispatcher.swap(st_->dispatcher);
-    }
+    std::thread dispatcher = st_->take_dispatcher();
     if (dispatcher.joinable()) {
       if (on_dispatcher) {
         dispatcher.detach();  // it holds only the task queue, which closes with the handler

@@ -28,6 +28,9 @@
 //   them to its on_error); the message that threw is consumed and delivery continues with
 //   the next one in a new task. If the executor's post throws, the flag is cleared, the
 //   message stays queued, and the exception propagates to whoever posted (or closed).
+// - close_quietly(c) (below) is the close of destructors and other noexcept paths: the
+//   queue closes first, so only the drain can be refused, and the handler then goes with
+//   the mailbox.
 
 #include <atomic>
 #include <functional>
@@ -187,5 +190,19 @@ class mailbox : public std::enable_shared_from_this<mailbox<T>> {
   std::atomic<bool> handler_set_{false};  // set once, even after the handler retired
   std::atomic<bool> scheduled_{false};
 };
+
+// Closes c (a mailbox, or what closes mailboxes: a port's two ends, a broadcast channel, a
+// worker's port) where nothing may throw: a destructor, worker::terminate. Only the
+// executor's post of the last drain can throw, and only after the queues are closed, so c
+// is closed all the same; that drain's job, releasing the handler (and what it captured),
+// is then done by the mailbox's destructor instead.
+template <class C>
+void close_quietly(C& c) noexcept {
+  try {
+    c.close();
+  } catch (...) {
+    // The executor refused the drain (shut down, out of memory): see above.
+  }
+}
 
 }  // namespace bobbin::detail

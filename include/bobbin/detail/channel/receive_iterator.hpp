@@ -4,6 +4,11 @@
 // drained). A single-pass input iterator: copies share the source, not the position. It
 // refers to the handle it was made from (begin()), which must outlive it; if that handle
 // is moved from meanwhile, the next step throws the handle's moved-from std::logic_error.
+// begin() and end() come from receiver_api.hpp (channels, ports, broadcast receivers).
+//
+// Threads: one iterator belongs to one thread at a time. Iterators over the same channel on
+// several threads are fine (each receive is thread-safe; each message goes to one of them).
+// Nothing here is atomic: the channel's receive orders the messages (channel_core.hpp).
 
 #include <cstddef>
 #include <iterator>

@@ -21,6 +21,9 @@
 // - Close sets a bit in tail_ with one RMW: a producer's claim (a CAS from a value without
 //   the bit) fails from then on, so the positions below the final tail are exactly the
 //   accepted messages, and every one of them is published (or skipped) and then drained.
+// - Layout: tail_ (producers), head_ (consumers) and closed_ with the fields every push and
+//   pop reads (n_, mask_, slots_) sit on three cache lines, so a producer's claim does not
+//   evict the consumers' line; check_layout() asserts it with offsetof at compile time.
 // - Not strictly FIFO-visible: a message published at p + 1 is not popped before the
 //   message at p, which may still be under construction; try_pop says empty meanwhile.
 //   Order is kept: each producer's messages are taken in the order it sent them.
@@ -29,8 +32,8 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <optional>
+#include <type_traits>
 #include <utility>
 
 #include "../config.hpp"
@@ -45,7 +48,8 @@ class bounded_ring {
   explicit bounded_ring(std::size_t capacity)
       : n_(capacity),
         mask_((capacity & (capacity - 1)) == 0 ? capacity - 1 : 0),
-        slots_(std::make_unique<slot[]>(capacity)) {
+        slots_(new slot[capacity]()) {
+    check_layout();
     for (std::size_t i = 0; i < capacity; ++i)
       slots_[i].turn.store(writable(i), std::memory_order_relaxed);
   }
@@ -59,6 +63,7 @@ class bounded_ring {
       slot& s = at(p);
       if (s.turn.load(std::memory_order_relaxed) == written(p)) s.value.destroy();
     }
+    delete[] slots_;
   }
 
   // Constructs a T from std::forward<U>(v) in a claimed slot, or leaves v alone.
@@ -207,13 +212,34 @@ class bounded_ring {
     s.turn.store(written(pos), std::memory_order_seq_cst);
   }
 
+  // The layout the comments below promise, checked where the class is complete (as
+  // rigtorp's MPMCQueue does in its constructor). offsetof needs a standard-layout class:
+  // hence slots_ is a plain pointer (clang does not take libstdc++'s unique_ptr for one).
+  static constexpr void check_layout() noexcept {
+    static_assert(cache_line != 0 && (cache_line & (cache_line - 1)) == 0,
+                  "cache_line must be a power of two (it is an alignment)");
+    static_assert(std::is_standard_layout_v<bounded_ring>, "offsetof below needs a standard-layout ring");
+    static_assert(std::atomic<std::uint64_t>::is_always_lock_free, "the positions and turns must be lock-free");
+    static_assert(alignof(bounded_ring) >= cache_line && offsetof(bounded_ring, tail_) % cache_line == 0,
+                  "tail_ must start a cache line of its own");
+    static_assert(offsetof(bounded_ring, head_) % cache_line == 0 &&
+                      offsetof(bounded_ring, head_) >= offsetof(bounded_ring, tail_) + cache_line,
+                  "head_ must sit on another cache line than tail_ (producers and consumers)");
+    static_assert(offsetof(bounded_ring, closed_) % cache_line == 0 &&
+                      offsetof(bounded_ring, closed_) >= offsetof(bounded_ring, head_) + cache_line,
+                  "closed_ and the read-mostly fields must sit on a line of their own");
+    static_assert(offsetof(bounded_ring, slots_) + sizeof(slots_) <= offsetof(bounded_ring, closed_) + cache_line,
+                  "closed_, n_, mask_ and slots_ must share one cache line (read by every push and pop)");
+    static_assert(sizeof(bounded_ring) % cache_line == 0, "the ring must not share its last line with a neighbour");
+  }
+
   // Producers' line, consumers' line, and a line that is read often and written once.
   alignas(cache_line) std::atomic<std::uint64_t> tail_{0};
   alignas(cache_line) std::atomic<std::uint64_t> head_{0};
   alignas(cache_line) std::atomic<bool> closed_{false};
   const std::size_t n_;
   const std::uint64_t mask_;  // n_ - 1 when n_ is a power of two, else 0 (then use %)
-  const std::unique_ptr<slot[]> slots_;
+  slot* const slots_;         // capacity slots, owned: freed by the destructor
 };
 
 }  // namespace bobbin::detail

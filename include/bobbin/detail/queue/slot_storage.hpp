@@ -1,6 +1,13 @@
 #pragma once
 // Pieces shared by the channel queues (bounded_ring, segmented_queue): what a message type
 // must be, the answers of a non-blocking push or pop, and raw storage for one message.
+//
+// Contract: slot_storage does not synchronise and does not know whether it holds a T. The
+// queue that owns it keeps a per-slot state (bounded_ring's turn, segmented_queue's slot
+// state) that says so, and hands the slot from thread to thread through that state: the
+// constructing thread publishes with a release (or seq_cst) store of it after construct,
+// the taking thread acquires it before move_to, and the slot is freed by a store after
+// move_to. So at any time one thread at most calls construct, get, destroy or move_to.
 
 #include <concepts>
 #include <cstddef>
@@ -28,6 +35,9 @@ struct slot_storage {
 
   template <class U>
   void construct(U&& v) {
+    // Checked here, where the struct is complete: a slot costs its state and a T, no more.
+    static_assert(sizeof(slot_storage) == sizeof(T) && alignof(slot_storage) == alignof(T),
+                  "slot_storage must have a T's size and alignment");
     std::construct_at(reinterpret_cast<T*>(bytes), std::forward<U>(v));
   }
   T& get() noexcept { return *std::launder(reinterpret_cast<T*>(bytes)); }
