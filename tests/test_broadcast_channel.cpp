@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/counted.hpp"
 #include "support/moved_from.hpp"
 
 namespace {
@@ -70,14 +71,7 @@ class test_executor {
   std::thread worker_;  // last: starts once the rest is ready
 };
 
-struct counted {
-  static inline std::atomic<long> live{0};
-  int value = 0;
-  explicit counted(int v) : value(v) { ++live; }
-  counted(const counted& o) : value(o.value) { ++live; }
-  counted(counted&& o) noexcept : value(o.value) { ++live; }
-  ~counted() { --live; }
-};
+using counted = bobbin_test::counted<>;  // counted::live: its objects
 
 }  // namespace
 
@@ -121,7 +115,7 @@ TEST_CASE("every subscriber sees every message, all in the same order" * doctest
 }
 
 TEST_CASE("a dropped subscriber stops receiving and blocks nobody") {
-  counted::live = 0;
+  counted::reset();
   {
     bobbin::broadcast_channel<counted> bc;
     auto kept = bc.subscribe();

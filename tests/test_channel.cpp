@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/counted.hpp"
 #include "support/moved_from.hpp"
 
 namespace {
@@ -35,30 +36,9 @@ bobbin::channel<T> make_channel(std::size_t cap) {
   return cap == 0 ? bobbin::channel<T>() : bobbin::channel<T>(bobbin::capacity{cap});
 }
 
-// Counts constructions and destructions; a destructor that runs twice on one object (or on
-// garbage) is counted as a bad destruction.
-struct counted {
-  static inline std::atomic<long> live{0};
-  static inline std::atomic<long> bad_destructions{0};
-  static constexpr std::uint32_t alive_tag = 0x600dcafe;
-
-  int value = 0;
-  std::uint32_t tag = alive_tag;
-
-  explicit counted(int v) : value(v) { ++live; }
-  counted(const counted& o) : value(o.value) { ++live; }
-  counted(counted&& o) noexcept : value(o.value) { ++live; }
-  counted& operator=(const counted&) = default;
-  ~counted() {
-    if (tag != alive_tag) ++bad_destructions;
-    tag = 0;
-    --live;
-  }
-  static void reset() {
-    live = 0;
-    bad_destructions = 0;
-  }
-};
+// Counts constructions and destructions (counted::live); a destructor that runs twice on one
+// object (or on garbage) is counted as a bad destruction (counted::bad_destructions).
+using counted = bobbin_test::counted<>;
 
 // Copying throws while armed (only the main thread copies it).
 struct throws_on_copy {

@@ -326,7 +326,7 @@ TEST_CASE("future: wait_until with time points at the start of their clock times
 }
 
 // Issue 15, 11: when_all consumes its inputs only when it succeeds. (Allocation failures:
-// tests/test_fault_injection.cpp.)
+// tests/test_fault_future.cpp.)
 
 TEST_CASE("when_all(futures...) that throws leaves every input valid") {
   bobbin::pool<> p({.threads = 2});

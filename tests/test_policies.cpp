@@ -7,6 +7,8 @@
 #include <bobbin/pool.hpp>
 #include <bobbin/task_group.hpp>
 
+#include "support/policies.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -81,7 +83,7 @@ struct priority_queues {
 }  // namespace
 
 TEST_CASE_TEMPLATE("policies: recursive fib in both shapes on 1 and 2 threads" * doctest::timeout(120), P,
-                   bobbin::work_stealing, bobbin::least_busy, bobbin::round_robin, bobbin::priority, bobbin::fifo) {
+                   BOBBIN_TEST_POLICIES) {
   for (std::size_t threads : {1u, 2u}) {
     CAPTURE(threads);
     bobbin::pool<P> p({.threads = threads});
@@ -387,7 +389,7 @@ TEST_CASE("work_stealing: idle workers steal, and a worker's own tasks run LIFO"
 }
 
 TEST_CASE_TEMPLATE("policies: fork-join stress, many rounds of task_group fib on 2 and 3 threads" * doctest::timeout(180),
-                   P, bobbin::work_stealing, bobbin::least_busy, bobbin::round_robin, bobbin::priority, bobbin::fifo) {
+                   P, BOBBIN_TEST_POLICIES) {
   // Tasks spawned by a waiting owner and finished on other threads while it sleeps: the
   // path that once left a group's count inflated and its owner asleep for good.
 #if BOBBIN_TSAN
@@ -405,7 +407,7 @@ TEST_CASE_TEMPLATE("policies: fork-join stress, many rounds of task_group fib on
 
 TEST_CASE_TEMPLATE("policies: deep fork-join keeps the stack bounded (fib(24), submit shape, 2 threads)" *
                        doctest::timeout(180),
-                   P, bobbin::work_stealing, bobbin::least_busy, bobbin::round_robin, bobbin::priority, bobbin::fifo) {
+                   P, BOBBIN_TEST_POLICIES) {
   // A waiter taking the oldest task of a shared queue, which waits and takes the oldest in
   // turn, once nested ~100,000 frames deep here and overflowed the stack. Waits nested
   // past a few levels now take only deeper tasks.

@@ -4,6 +4,8 @@
 
 #include <bobbin/pool.hpp>
 
+#include "support/policies.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -22,8 +24,6 @@
 
 using namespace std::chrono_literals;
 
-#define BOBBIN_POLICIES bobbin::work_stealing, bobbin::least_busy, bobbin::round_robin, bobbin::priority, bobbin::fifo
-
 namespace {
 
 #if BOBBIN_TSAN
@@ -41,7 +41,7 @@ double process_cpu_ms() {
 }  // namespace
 
 TEST_CASE_TEMPLATE("pool: 1,000,000 tiny tasks from 4 outside threads run exactly once" * doctest::timeout(300), P,
-                   BOBBIN_POLICIES) {
+                   BOBBIN_TEST_POLICIES) {
   const std::size_t n = 1'000'000 / scale;
   bobbin::pool<P> p({.threads = 2});
   auto counts = std::make_unique<std::atomic<std::uint8_t>[]>(n);
@@ -66,7 +66,7 @@ TEST_CASE_TEMPLATE("pool: 1,000,000 tiny tasks from 4 outside threads run exactl
 }
 
 TEST_CASE_TEMPLATE("pool: nested submissions from workers run exactly once" * doctest::timeout(120), P,
-                   BOBBIN_POLICIES) {
+                   BOBBIN_TEST_POLICIES) {
   const std::size_t n = 200'000 / scale;
   bobbin::pool<P> p({.threads = 3});
   auto counts = std::make_unique<std::atomic<std::uint8_t>[]>(n);
@@ -85,7 +85,7 @@ TEST_CASE_TEMPLATE("pool: nested submissions from workers run exactly once" * do
 }
 
 TEST_CASE_TEMPLATE("pool: a detached task's exception reaches on_error and the worker keeps working", P,
-                   BOBBIN_POLICIES) {
+                   BOBBIN_TEST_POLICIES) {
   std::mutex m;
   std::vector<std::string> errors;
   bobbin::pool<P> p({.threads = 1, .on_error = [&](std::exception_ptr e) {
@@ -108,7 +108,7 @@ TEST_CASE_TEMPLATE("pool: a detached task's exception reaches on_error and the w
   CHECK(p.stats().completed == 1);
 }
 
-TEST_CASE_TEMPLATE("pool: a task counts as finished only after on_error returned", P, BOBBIN_POLICIES) {
+TEST_CASE_TEMPLATE("pool: a task counts as finished only after on_error returned", P, BOBBIN_TEST_POLICIES) {
   std::atomic<bool> handler_done{false};
   bobbin::pool<P> p({.threads = 1, .on_error = [&](std::exception_ptr) {
                        std::this_thread::sleep_for(20ms);
@@ -119,7 +119,7 @@ TEST_CASE_TEMPLATE("pool: a task counts as finished only after on_error returned
   CHECK(handler_done.load());
 }
 
-TEST_CASE_TEMPLATE("pool: shutdown runs what is queued, then refuses work", P, BOBBIN_POLICIES) {
+TEST_CASE_TEMPLATE("pool: shutdown runs what is queued, then refuses work", P, BOBBIN_TEST_POLICIES) {
   std::atomic<int> ran{0};
   bobbin::pool<P> p({.threads = 2});
   for (int i = 0; i < 1000; ++i) p.post([&] { ran.fetch_add(1); });
@@ -131,7 +131,7 @@ TEST_CASE_TEMPLATE("pool: shutdown runs what is queued, then refuses work", P, B
   CHECK(p.shutdown_now() == 0);
 }
 
-TEST_CASE_TEMPLATE("pool: the destructor never loses an accepted task", P, BOBBIN_POLICIES) {
+TEST_CASE_TEMPLATE("pool: the destructor never loses an accepted task", P, BOBBIN_TEST_POLICIES) {
   std::atomic<int> ran{0};
   {
     bobbin::pool<P> p({.threads = 2});
@@ -146,7 +146,7 @@ TEST_CASE_TEMPLATE("pool: the destructor never loses an accepted task", P, BOBBI
 }
 
 TEST_CASE_TEMPLATE("pool: shutdown_now cancels queued tasks; their futures throw task_cancelled", P,
-                   BOBBIN_POLICIES) {
+                   BOBBIN_TEST_POLICIES) {
   bobbin::pool<P> p({.threads = 1});
   std::latch started(1);
   std::atomic<bool> stop_seen{false};
@@ -172,7 +172,7 @@ TEST_CASE_TEMPLATE("pool: shutdown_now cancels queued tasks; their futures throw
   CHECK_THROWS_AS(p.post([] {}), bobbin::pool_closed);
 }
 
-TEST_CASE_TEMPLATE("pool: threads = 0 means hardware_concurrency; names and hooks", P, BOBBIN_POLICIES) {
+TEST_CASE_TEMPLATE("pool: threads = 0 means hardware_concurrency; names and hooks", P, BOBBIN_TEST_POLICIES) {
   std::atomic<int> started{0}, stopped{0};
   {
     bobbin::pool<P> p({.name = "tst",
@@ -191,7 +191,7 @@ TEST_CASE_TEMPLATE("pool: threads = 0 means hardware_concurrency; names and hook
   CHECK(stopped == started);
 }
 
-TEST_CASE_TEMPLATE("pool: post hands a stop_token to tasks that take one", P, BOBBIN_POLICIES) {
+TEST_CASE_TEMPLATE("pool: post hands a stop_token to tasks that take one", P, BOBBIN_TEST_POLICIES) {
   bobbin::pool<P> p({.threads = 1});
   std::atomic<bool> possible{false};
   p.post([&](std::stop_token st) { possible = st.stop_possible(); });
@@ -199,7 +199,7 @@ TEST_CASE_TEMPLATE("pool: post hands a stop_token to tasks that take one", P, BO
   CHECK(possible.load());
 }
 
-TEST_CASE_TEMPLATE("pool: this_worker knows where it runs", P, BOBBIN_POLICIES) {
+TEST_CASE_TEMPLATE("pool: this_worker knows where it runs", P, BOBBIN_TEST_POLICIES) {
   bobbin::pool<P> p({.threads = 2});
   CHECK_FALSE(bobbin::this_worker::index().has_value());
   CHECK(bobbin::this_worker::pool() == nullptr);
@@ -209,14 +209,15 @@ TEST_CASE_TEMPLATE("pool: this_worker knows where it runs", P, BOBBIN_POLICIES) 
   CHECK(self == &p);
 }
 
-TEST_CASE_TEMPLATE("pool: wait_idle, shutdown from a worker of the same pool throw logic_error", P, BOBBIN_POLICIES) {
+TEST_CASE_TEMPLATE("pool: wait_idle, shutdown from a worker of the same pool throw logic_error", P,
+                   BOBBIN_TEST_POLICIES) {
   bobbin::pool<P> p({.threads = 1});
   CHECK_THROWS_AS(p.submit([&] { p.wait_idle(); }).get(), std::logic_error);
   CHECK_THROWS_AS(p.submit([&] { p.shutdown(); }).get(), std::logic_error);
 }
 
 TEST_CASE_TEMPLATE("pool: bounded queue: submit blocks while full and resumes; nothing is lost" * doctest::timeout(60), P,
-                   BOBBIN_POLICIES) {
+                   BOBBIN_TEST_POLICIES) {
   bobbin::pool<P> p({.threads = 1, .queue_capacity = 4});
   std::latch started(1), release(1);
   std::atomic<int> ran{0};
@@ -243,7 +244,7 @@ TEST_CASE_TEMPLATE("pool: bounded queue: submit blocks while full and resumes; n
   CHECK(ran == 100);
 }
 
-TEST_CASE_TEMPLATE("pool: try_submit and try_post report full and leave the callable usable", P, BOBBIN_POLICIES) {
+TEST_CASE_TEMPLATE("pool: try_submit and try_post report full and leave the callable usable", P, BOBBIN_TEST_POLICIES) {
   bobbin::pool<P> p({.threads = 1, .queue_capacity = 2});
   std::latch started(1), release(1);
   p.post([&] {
@@ -276,7 +277,7 @@ TEST_CASE_TEMPLATE("pool: try_submit and try_post report full and leave the call
 }
 
 TEST_CASE_TEMPLATE("pool: a producer blocked on a full queue is released by shutdown" * doctest::timeout(60), P,
-                   BOBBIN_POLICIES) {
+                   BOBBIN_TEST_POLICIES) {
   bobbin::pool<P> p({.threads = 1, .queue_capacity = 1});
   std::latch started(1), release(1);
   p.post([&] {
@@ -306,7 +307,7 @@ TEST_CASE_TEMPLATE("pool: a producer blocked on a full queue is released by shut
 }
 
 TEST_CASE_TEMPLATE("pool: an idle pool sleeps (CPU time over 200 ms stays under 10 ms)" * doctest::timeout(30), P,
-                   BOBBIN_POLICIES) {
+                   BOBBIN_TEST_POLICIES) {
   bobbin::pool<P> p({.threads = 4});
   for (int i = 0; i < 1000; ++i) p.post([] {});
   p.wait_idle();
@@ -320,7 +321,7 @@ TEST_CASE_TEMPLATE("pool: an idle pool sleeps (CPU time over 200 ms stays under 
   CHECK(p.submit([] { return 5; }).get() == 5);
 }
 
-TEST_CASE_TEMPLATE("pool: stats add up at rest", P, BOBBIN_POLICIES) {
+TEST_CASE_TEMPLATE("pool: stats add up at rest", P, BOBBIN_TEST_POLICIES) {
   bobbin::pool<P> p({.threads = 2, .on_error = [](std::exception_ptr) {}});
   for (int i = 0; i < 100; ++i) p.post([] {});
   for (int i = 0; i < 10; ++i) p.post([] { throw 1; });
@@ -337,7 +338,7 @@ TEST_CASE_TEMPLATE("pool: stats add up at rest", P, BOBBIN_POLICIES) {
   CHECK(per_worker == 120);
 }
 
-TEST_CASE_TEMPLATE("pool: many pools created and destroyed, some never used", P, BOBBIN_POLICIES) {
+TEST_CASE_TEMPLATE("pool: many pools created and destroyed, some never used", P, BOBBIN_TEST_POLICIES) {
   for (int i = 0; i < 20; ++i) {
     bobbin::pool<P> p({.threads = 3});
     if (i % 2 == 0) CHECK(p.submit([i] { return i; }).get() == i);
@@ -350,7 +351,7 @@ TEST_CASE_TEMPLATE("pool: many pools created and destroyed, some never used", P,
 // without passing the wake-up on, because it had stopped counting as a searcher.)
 TEST_CASE_TEMPLATE("pool: two posts to a fresh pool of two run side by side (no lost wake-up)" *
                        doctest::timeout(120),
-                   P, BOBBIN_POLICIES) {
+                   P, BOBBIN_TEST_POLICIES) {
   constexpr int rounds = static_cast<int>(2000 / scale);
   int stuck = 0;
   for (int r = 0; r < rounds; ++r) {

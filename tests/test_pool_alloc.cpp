@@ -1,35 +1,23 @@
-// Allocation counts (a counting global operator new, this test binary only): no heap
-// allocation per post of a small callable; at most one per submit. The queues grow
-// geometrically and keep their size, so N tasks may cost O(log N) allocations the first
-// time a queue reaches a new size (which queue depends on timing), never O(N); once the
-// queues are warm, none at all.
+// Allocation counts (the counting global operator new of tests/support/fault_alloc.hpp,
+// never armed here): no heap allocation per post of a small callable; at most one per
+// submit. The queues grow geometrically and keep their size, so N tasks may cost O(log N)
+// allocations the first time a queue reaches a new size (which queue depends on timing),
+// never O(N); once the queues are warm, none at all.
 #include <doctest/doctest.h>
 
 #include <bobbin/pool.hpp>
 #include <bobbin/task_group.hpp>
 
+#include "support/fault_alloc.hpp"
+
 #include <array>
 #include <atomic>
-#include <cstdlib>
-#include <new>
+#include <vector>
 
 namespace {
-std::atomic<long> allocations{0};
-}
-
-// A replacement operator new/delete pair built on malloc/free is exactly what the
-// standard allows; g++ cannot see that the pair matches.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
-
-void* operator new(std::size_t n) {
-  allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+// Every call of operator new (and new[], and their nothrow forms) so far, on any thread.
+const std::atomic<long>& allocations = bobbin_test::inject::allocations;
+}  // namespace
 
 TEST_CASE("post: a 48-byte callable costs no heap allocation, from outside and from a worker") {
   bobbin::pool<> p({.threads = 2});

@@ -8,6 +8,8 @@
 
 #include <bobbin/pool.hpp>
 
+#include "support/policies.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -19,8 +21,6 @@
 #include <vector>
 
 using namespace std::chrono_literals;
-
-#define BOBBIN_POLICIES bobbin::work_stealing, bobbin::least_busy, bobbin::round_robin, bobbin::priority, bobbin::fifo
 
 namespace {
 
@@ -56,7 +56,7 @@ struct throwing_copy {
 }  // namespace
 
 TEST_CASE_TEMPLATE("pool misuse: wait_idle returns when shutdown runs concurrently" * doctest::timeout(120), P,
-                   BOBBIN_POLICIES) {
+                   BOBBIN_TEST_POLICIES) {
   // Two threads post, two wait_idle(), three shutdown(): every wait_idle() returns.
   int hung = 0;
   for (int round = 0; round < 40 && hung == 0; ++round) {
@@ -90,7 +90,7 @@ TEST_CASE_TEMPLATE("pool misuse: wait_idle returns when shutdown runs concurrent
   CHECK(hung == 0);
 }
 
-TEST_CASE_TEMPLATE("pool misuse: wait_idle after shutdown returns at once", P, BOBBIN_POLICIES) {
+TEST_CASE_TEMPLATE("pool misuse: wait_idle after shutdown returns at once", P, BOBBIN_TEST_POLICIES) {
   bobbin::pool<P> p({.threads = 2});
   p.post([] {});
   p.shutdown();
@@ -98,7 +98,7 @@ TEST_CASE_TEMPLATE("pool misuse: wait_idle after shutdown returns at once", P, B
 }
 
 TEST_CASE_TEMPLATE("pool misuse: a failed nested submission keeps a bounded pool's capacity" * doctest::timeout(60), P,
-                   BOBBIN_POLICIES) {
+                   BOBBIN_TEST_POLICIES) {
   auto* p = new bobbin::pool<P>({.threads = 1, .queue_capacity = 4});
   // From a worker: post, try_post and submit of a callable whose copy throws. Before the
   // fix each gave back a place in the queue that a worker's submission never took.
@@ -147,7 +147,7 @@ TEST_CASE_TEMPLATE("pool misuse: a failed nested submission keeps a bounded pool
 }
 
 TEST_CASE_TEMPLATE("pool misuse: a failed outside submission gives its place back" * doctest::timeout(60), P,
-                   BOBBIN_POLICIES) {
+                   BOBBIN_TEST_POLICIES) {
   bobbin::pool<P> p({.threads = 1, .queue_capacity = 2});
   const throwing_copy bad;
   for (int i = 0; i < 10; ++i) {
@@ -164,7 +164,7 @@ TEST_CASE_TEMPLATE("pool misuse: a failed outside submission gives its place bac
   CHECK(ran.load() == 50);
 }
 
-TEST_CASE_TEMPLATE("pool misuse: a task deletes its own pool" * doctest::timeout(60), P, BOBBIN_POLICIES) {
+TEST_CASE_TEMPLATE("pool misuse: a task deletes its own pool" * doctest::timeout(60), P, BOBBIN_TEST_POLICIES) {
   // The destructor runs on a worker of the pool: it cannot join itself, so the threads
   // finish every accepted task and end on their own (the last one frees the pool's state).
   auto ran = std::make_shared<std::atomic<int>>(0);
@@ -186,7 +186,7 @@ TEST_CASE_TEMPLATE("pool misuse: a task deletes its own pool" * doctest::timeout
 }
 
 TEST_CASE_TEMPLATE("pool misuse: a task's capture holds the pool's last shared_ptr" * doctest::timeout(60), P,
-                   BOBBIN_POLICIES) {
+                   BOBBIN_TEST_POLICIES) {
   auto stopped = std::make_shared<std::atomic<int>>(0);
   auto ran = std::make_shared<std::atomic<int>>(0);
   {
@@ -216,7 +216,7 @@ TEST_CASE_TEMPLATE("pool misuse: a task's capture holds the pool's last shared_p
 }
 
 TEST_CASE_TEMPLATE("pool misuse: tasks wait for unrelated futures queued behind them" * doctest::timeout(120), P,
-                   BOBBIN_POLICIES) {
+                   BOBBIN_TEST_POLICIES) {
   // Before: with 41 or more such tasks on one thread, the worker reached its helping depth
   // limit (16 nested waits), could not take outside tasks, and the pool slept with tasks
   // queued.
@@ -244,7 +244,7 @@ TEST_CASE_TEMPLATE("pool misuse: tasks wait for unrelated futures queued behind 
   }
 }
 
-TEST_CASE_TEMPLATE("pool misuse: absurd thread counts are refused with invalid_argument", P, BOBBIN_POLICIES) {
+TEST_CASE_TEMPLATE("pool misuse: absurd thread counts are refused with invalid_argument", P, BOBBIN_TEST_POLICIES) {
   CHECK_THROWS_AS(bobbin::pool<P>({.threads = SIZE_MAX}), std::invalid_argument);
   CHECK_THROWS_AS(bobbin::pool<P>({.threads = static_cast<std::size_t>(-1) / 2}), std::invalid_argument);
   CHECK_THROWS_AS(bobbin::pool<P>({.threads = std::size_t{1} << 40}), std::invalid_argument);

@@ -3,6 +3,8 @@
 
 #include <bobbin/detail/task/task.hpp>
 
+#include "support/counted.hpp"
+
 #include <array>
 #include <memory>
 #include <stdexcept>
@@ -12,13 +14,9 @@ using bobbin::detail::task;
 
 namespace {
 
-struct counted {
-  static inline int alive = 0;
+// A callable that counts its objects (counted::live) and its calls.
+struct counted : bobbin_test::counted<int, counted> {
   static inline int calls = 0;
-  counted() { ++alive; }
-  counted(const counted&) { ++alive; }
-  counted(counted&&) noexcept { ++alive; }
-  ~counted() { --alive; }
   void operator()() const { ++calls; }
 };
 
@@ -50,21 +48,21 @@ TEST_CASE("task: runs once and is empty afterwards") {
 }
 
 TEST_CASE("task: a boxed callable is destroyed exactly once, run or not") {
-  counted::alive = 0;
+  counted::reset();
   counted::calls = 0;
   {
     task t{counted{}};
-    CHECK(counted::alive == 1);
+    CHECK(counted::live == 1);
     task u = std::move(t);
-    CHECK(counted::alive == 1);
+    CHECK(counted::live == 1);
     u.run();
     CHECK(counted::calls == 1);
-    CHECK(counted::alive == 0);
+    CHECK(counted::live == 0);
   }
   {
     task t{counted{}};
   }
-  CHECK(counted::alive == 0);
+  CHECK(counted::live == 0);
   CHECK(counted::calls == 1);
 }
 

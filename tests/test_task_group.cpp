@@ -5,6 +5,8 @@
 #include <bobbin/pool.hpp>
 #include <bobbin/task_group.hpp>
 
+#include "support/counted.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -201,23 +203,20 @@ TEST_CASE("task_group: a member that throws counts as failed; its callable is go
   }
   // A capture whose destructor takes its time: wait() must not return before it ran, or it
   // would touch this frame after the group is gone.
-  struct slow_to_die {
-    std::atomic<int>* live;
-    explicit slow_to_die(std::atomic<int>* l) : live(l) { live->fetch_add(1); }
-    slow_to_die(const slow_to_die& o) : live(o.live) { live->fetch_add(1); }
-    ~slow_to_die() {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      live->fetch_sub(1);
-    }
+  // (slow_to_die::live counts its objects; each sleeps before it counts itself gone.)
+  struct slow_to_die : bobbin_test::counted<int, slow_to_die> {
+    slow_to_die() = default;
+    slow_to_die(const slow_to_die&) = default;
+    ~slow_to_die() { std::this_thread::sleep_for(std::chrono::milliseconds(20)); }
   };
   for (int round = 0; round < 5; ++round) {
-    std::atomic<int> live{0};
+    slow_to_die::reset();
     {
       bobbin::task_group g(p);
-      const slow_to_die k(&live);
+      const slow_to_die k;
       g.run([k] { (void)k; });
       g.wait();
-      CHECK(live.load() == 1);  // every copy the group made is gone; k itself goes below
+      CHECK(slow_to_die::live.load() == 1);  // every copy the group made is gone; k itself goes below
     }
   }
 }

@@ -30,28 +30,17 @@
 #include "support/moved_from.hpp"
 #endif
 
+#include "support/counted.hpp"
+
 using namespace std::chrono_literals;
 
 namespace {
 
 constexpr auto patience = 10s;  // how long a test waits for something that should be quick
 
-// Counts live values (not moved-from shells): worker_data must be neither leaked nor
-// destroyed twice, and must be gone before the exit event.
-struct counted {
-  static inline std::atomic<int> live{0};
-  std::string text;
-  bool owns = true;
-
-  explicit counted(std::string t) : text(std::move(t)) { ++live; }
-  counted(const counted& o) : text(o.text) { ++live; }
-  counted(counted&& o) noexcept : text(std::move(o.text)), owns(o.owns) { o.owns = false; }
-  counted& operator=(const counted&) = delete;
-  counted& operator=(counted&&) = delete;
-  ~counted() {
-    if (owns) --live;
-  }
-};
+// counted::holding counts live values (not moved-from shells): worker_data must be neither
+// leaked nor destroyed twice, and must be gone before the exit event.
+using counted = bobbin_test::counted<std::string, struct worker_data_tag>;
 
 // Waits (bounded) until pred() holds.
 template <class P>
@@ -74,7 +63,7 @@ class boom : public std::runtime_error {
 
 TEST_CASE("worker_data in, messages both ways, exit code out; exit event has the same code" *
           doctest::timeout(60)) {
-  REQUIRE(counted::live == 0);
+  REQUIRE(counted::holding == 0);
   {
     using ctx_t = bobbin::worker_context<int, std::string, counted>;
     bobbin::worker<int, std::string, counted> w(
@@ -84,20 +73,20 @@ TEST_CASE("worker_data in, messages both ways, exit code out; exit event has the
           while (auto n = port.receive_for(patience)) {
             if (*n < 0) break;
             sum += *n;
-            port.post_message(ctx.worker_data().text + ":" + std::to_string(*n * 2));
+            port.post_message(ctx.worker_data().value + ":" + std::to_string(*n * 2));
           }
           return sum;
         },
         {.worker_data = counted("resizer-data"), .name = "resizer"});
     CHECK(w.name() == "resizer");
-    CHECK(counted::live == 1);  // the one in the worker
+    CHECK(counted::holding == 1);  // the one in the worker
 
     std::optional<int> exit_seen;
     int live_at_exit = -1;
     std::uint64_t exit_on = 0;
     w.on_exit([&](int code) {
       exit_seen = code;
-      live_at_exit = counted::live.load();
+      live_at_exit = static_cast<int>(counted::holding.load());
       exit_on = bobbin::this_thread_id();
     });
 
@@ -115,7 +104,7 @@ TEST_CASE("worker_data in, messages both ways, exit code out; exit event has the
     CHECK_FALSE(w.post_message(1));
     CHECK_FALSE(w.receive().has_value());
   }
-  CHECK(counted::live == 0);
+  CHECK(counted::holding == 0);
 }
 
 TEST_CASE("a function returning void exits with 0; the thread carries the worker's name") {

@@ -18,6 +18,8 @@
 
 #include <bobbin/channel.hpp>
 
+#include "../support/counted.hpp"
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -45,8 +47,8 @@ void require(bool ok, const char* what) {
   if (!ok) fail(what);
 }
 
-// Messages alive: constructed minus destroyed.
-std::atomic<long> live{0};
+// Messages alive (constructed minus destroyed): msg_count::live.
+using msg_count = bobbin_test::counted<std::uint64_t, struct msg_tag>;
 
 // Failure injection, sequential run only: while a channel call is under way (in_call), the
 // next copy or move of a message throws once (fail_next).
@@ -75,25 +77,22 @@ std::string text_for(std::uint64_t id) {
   return "message " + std::to_string(id) + " with a payload long enough for the heap";
 }
 
+// A message: its id is `value`.
 template <std::size_t Pad>
-struct msg {
-  std::uint64_t id;
+struct msg : msg_count {
   std::string payload;
   std::array<std::uint64_t, Pad> pad;
 
-  explicit msg(std::uint64_t i) : id(i), payload(text_for(i)), pad{} {
-    pad.fill(i);
-    ++live;
-  }
+  explicit msg(std::uint64_t i) : msg_count(i), payload(text_for(i)), pad{} { pad.fill(i); }
   // maybe_fail() first: a throwing copy or move leaves its source as it was.
-  msg(const msg& o) : id((maybe_fail(), o.id)), payload(o.payload), pad(o.pad) { ++live; }
-  msg(msg&& o) : id((maybe_fail(), o.id)), payload(std::move(o.payload)), pad(o.pad) { ++live; }
+  msg(const msg& o) : msg_count((maybe_fail(), o)), payload(o.payload), pad(o.pad) {}
+  msg(msg&& o) : msg_count((maybe_fail(), std::move(o))), payload(std::move(o.payload)), pad(o.pad) {}
   msg& operator=(const msg&) = delete;
   msg& operator=(msg&&) = delete;
-  ~msg() { --live; }
 
   bool intact() const {
-    return payload == text_for(id) && std::all_of(pad.begin(), pad.end(), [this](std::uint64_t w) { return w == id; });
+    return payload == text_for(value) &&
+           std::all_of(pad.begin(), pad.end(), [this](std::uint64_t w) { return w == value; });
   }
 };
 
@@ -159,7 +158,7 @@ class sequential_run {
   void finish() {
     handles_.clear();
     fail_next = false;
-    require(live.load() == 0, "messages outlived their channel (or were destroyed twice)");
+    require(msg_count::live.load() == 0, "messages outlived their channel (or were destroyed twice)");
   }
 
  private:
@@ -190,7 +189,7 @@ class sequential_run {
     require(!will_throw, "send should have copied or moved the message (and thrown)");
     require(got == expect, "send answered otherwise than the model");
     if (got == bobbin::send_status::ok) {
-      m_.q.push_back(v.id);
+      m_.q.push_back(v.value);
     } else {
       require(v.intact(), "a failed send changed the message");
     }
@@ -240,7 +239,7 @@ class sequential_run {
       require(got.has_value() == has, "receive: nullopt disagrees with the model");
       if (got) {
         require(got->intact(), "a received message is damaged");
-        require(got->id == *m_.q.front(), "received a message out of order");
+        require(got->value == *m_.q.front(), "received a message out of order");
         m_.q.pop_front();
       }
     } catch (const injected_failure&) {
@@ -297,7 +296,7 @@ class sequential_run {
     handles_.erase(handles_.begin() + static_cast<std::ptrdiff_t>(arg % handles_.size()));
     if (!handles_.empty()) return;
     // The last handle went: the channel and every message in it are destroyed.
-    require(live.load() == 0, "messages outlived their channel (or were destroyed twice)");
+    require(msg_count::live.load() == 0, "messages outlived their channel (or were destroyed twice)");
     fresh();
   }
 
@@ -318,7 +317,7 @@ class sequential_run {
     for (auto&& v : pick(0)) {
       m_.drop_skipped();
       require(!m_.q.empty(), "the range loop received more than was sent");
-      require(v.intact() && v.id == *m_.q.front(), "the range loop received the wrong message");
+      require(v.intact() && v.value == *m_.q.front(), "the range loop received the wrong message");
       m_.q.pop_front();
     }
     m_.drop_skipped();
@@ -343,7 +342,7 @@ class sequential_run {
     require(ch.size() == m_.q.size(), "size() disagrees with the model");
     require(ch.closed() == m_.closed, "closed() disagrees with the model");
     require(m_.capacity == 0 || ch.size() <= m_.capacity, "size() above the capacity");
-    require(live.load() == m_.messages(), "messages alive differ from messages queued");
+    require(msg_count::live.load() == m_.messages(), "messages alive differ from messages queued");
   }
 
   std::size_t capacity_;
@@ -405,7 +404,7 @@ void concurrent_run(std::size_t capacity, unsigned shape, unsigned extra) {
           std::optional<M> v = next(rx);
           if (!v) return;
           if (!v->intact()) ++consumer_errors[c];
-          mine.push_back(v->id);
+          mine.push_back(v->value);
         }
       });
     }
@@ -443,7 +442,7 @@ void concurrent_run(std::size_t capacity, unsigned shape, unsigned extra) {
   }  // joins
   ch.reset();
 
-  require(live.load() == 0, "messages outlived their channel (or were destroyed twice)");
+  require(msg_count::live.load() == 0, "messages outlived their channel (or were destroyed twice)");
   for (int e : producer_errors) require(e == 0, "a refused send changed the message");
   for (int e : consumer_errors) require(e == 0, "a received message is damaged");
   std::vector<std::vector<std::uint8_t>> seen(producers);

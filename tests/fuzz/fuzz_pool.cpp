@@ -35,6 +35,8 @@
 #include <bobbin/pool.hpp>
 #include <bobbin/task_group.hpp>
 
+#include "../support/policies.hpp"
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -722,12 +724,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (size < 2) return 0;
   const unsigned threads = 1 + (data[0] >> 4) % 3;
   byte_reader in{std::span(data + 2, size - 2)};
-  switch (data[0] % 5) {
-    case 0: run<bobbin::work_stealing>(threads, data[1], in); break;
-    case 1: run<bobbin::least_busy>(threads, data[1], in); break;
-    case 2: run<bobbin::round_robin>(threads, data[1], in); break;
-    case 3: run<bobbin::priority>(threads, data[1], in); break;
-    default: run<bobbin::fifo>(threads, data[1], in); break;
-  }
+  // data[0] % policy_count picks the policy, in bobbin_test::all_policies' order: the kept
+  // inputs in tests/fuzz/regressions/fuzz_pool/ mean their policy only with both unchanged.
+  static_assert(bobbin_test::policy_count == 5, "the kept fuzz_pool inputs were recorded with five policies");
+  bobbin_test::with_policy(data[0] % bobbin_test::policy_count, [&]<class P>() { run<P>(threads, data[1], in); });
   return 0;
 }

@@ -141,7 +141,7 @@ class soak {
     for (std::uint64_t round = 0;; ++round) {
       if (!one_round(round, now)) return 1;
       const auto t = clock::now();
-      const bool quick_done = periods == 0 && round + 1 == 5;
+      const bool quick_done = periods == 0 && round + 1 == bobbin_test::policy_count;
       if (quick_done || t - period_start >= std::chrono::duration<double>(o_.period)) {
         const double cpu = cpu_seconds();
         report(now, std::chrono::duration<double>(t - period_start).count(), cpu - period_cpu);
@@ -156,22 +156,18 @@ class soak {
 
  private:
   bool one_round(std::uint64_t round, tally& into) {
-    switch (round % 5) {
-      case 0: return one_round<bobbin::work_stealing>(round, into);
-      case 1: return one_round<bobbin::least_busy>(round, into);
-      case 2: return one_round<bobbin::round_robin>(round, into);
-      case 3: return one_round<bobbin::priority>(round, into);
-      default: return one_round<bobbin::fifo>(round, into);
-    }
+    return bobbin_test::with_policy(round % bobbin_test::policy_count,
+                                    [&]<class P>() { return one_round<P>(round, into); });
   }
 
   template <class P>
   bool one_round(std::uint64_t round, tally& into) {
     const std::uint64_t run_seed = bobbin_stress::mix(o_.seed ^ bobbin_stress::policy_tag<P>());
-    const auto rep = bobbin_stress::run_round<P>(bobbin_stress::plan_round(run_seed, round / 5, o_.tasks_per_round));
+    const std::uint64_t policy_round = round / bobbin_test::policy_count;  // this policy's rounds so far
+    const auto rep = bobbin_stress::run_round<P>(bobbin_stress::plan_round(run_seed, policy_round, o_.tasks_per_round));
     if (!rep.ok()) {
       std::printf("FAILED: %s, round %" PRIu64 " (--seed 0x%" PRIx64 "; %s):\n", bobbin_stress::policy_name<P>().data(),
-                  round / 5, o_.seed, bobbin_stress::describe(rep.config).c_str());
+                  policy_round, o_.seed, bobbin_stress::describe(rep.config).c_str());
       for (const auto& f : rep.failures) std::printf("  %s\n", f.c_str());
       std::fflush(stdout);
       return false;

@@ -25,8 +25,6 @@
 #include <sstream>
 #include <string>
 
-#define BOBBIN_POLICIES bobbin::work_stealing, bobbin::least_busy, bobbin::round_robin, bobbin::priority, bobbin::fifo
-
 namespace {
 
 std::uint64_t env_or(const char* name, std::uint64_t fallback) {
@@ -36,13 +34,13 @@ std::uint64_t env_or(const char* name, std::uint64_t fallback) {
 }
 
 constexpr std::uint32_t round_tasks = 100'000;
-constexpr std::uint64_t policies = 5;
+constexpr std::uint64_t policies = bobbin_test::policy_count;
 
 }  // namespace
 
 TEST_CASE_TEMPLATE("stress: rounds of nested tasks with errors, cancellations and a concurrent shutdown_now, every "
                    "task accounted for" * doctest::timeout(900),
-                   P, BOBBIN_POLICIES) {
+                   P, BOBBIN_TEST_POLICIES) {
   const std::uint64_t total = env_or("BOBBIN_STRESS_TASKS", 10'000'000);
   const std::uint64_t seed = env_or("BOBBIN_STRESS_SEED", 0x5eed);
   const std::uint64_t mine = std::max<std::uint64_t>(1, total / policies);

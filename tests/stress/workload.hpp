@@ -27,6 +27,8 @@
 #include <bobbin/pool.hpp>
 #include <bobbin/task_group.hpp>
 
+#include "../support/policies.hpp"
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -684,15 +686,7 @@ round_report run_round(const round_config& c) {
   return runner.run();
 }
 
-template <class Policy>
-constexpr std::string_view policy_name() noexcept {
-  if constexpr (std::is_same_v<Policy, bobbin::work_stealing>) return "work_stealing";
-  else if constexpr (std::is_same_v<Policy, bobbin::least_busy>) return "least_busy";
-  else if constexpr (std::is_same_v<Policy, bobbin::round_robin>) return "round_robin";
-  else if constexpr (std::is_same_v<Policy, bobbin::priority>) return "priority";
-  else if constexpr (std::is_same_v<Policy, bobbin::fifo>) return "fifo";
-  else return "?";
-}
+using bobbin_test::policy_name;  // "work_stealing", ...
 
 // A per-policy number, so each policy's rounds get their own seeds.
 template <class Policy>

@@ -115,7 +115,7 @@ struct priority {
     struct level {
       // Spelled out: clang 14 took the implicit one, with a default member initializer in
       // a nested class, for noexcept, and a std::bad_alloc from the ring reached
-      // std::terminate (test_fault_injection, clang + ASan).
+      // std::terminate (test_fault_pool, clang + ASan).
       level() : ring(first_tasks) {}
 
       detail::task_ring<detail::queued_task> ring;
