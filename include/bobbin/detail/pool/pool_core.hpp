@@ -197,7 +197,9 @@ class pool_core final : public pool_base {
 
   alignas(detail::cache_line) std::atomic<std::uint64_t> external_submitted_{0};
   std::atomic<bool> closed_{false};
-  detail::queue_capacity capacity_{options_.queue_capacity};
+  // Its own line: pool threads read the bound after each outside task they take, and the
+  // line above is the one every outside submission writes.
+  alignas(detail::cache_line) detail::queue_capacity capacity_{options_.queue_capacity};
 
   detail::idle_workers idle_{threads_};
   detail::idle_waiters idle_waiters_;
