@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what bobbin's build, tests and benchmarks need on Debian/Ubuntu, only what is
 # missing. Elsewhere it does nothing and CMake finds what you have (or fetches it from git).
+# Arguments are extra packages for tools a build does not need, installed the same way:
+# CI runs `scripts/deps.sh clang python3 clang-format-19` (clang-format-19: scripts/format.sh).
 set -euo pipefail
 command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 || exit 0
 want=(cmake ninja-build g++ clang doctest-dev libbenchmark-dev libtbb-dev libconcurrentqueue-dev pkg-config "$@")
