@@ -194,7 +194,8 @@ double serial_seconds(baseline which, int n) {
     const long r = which == baseline::calls ? serial_calls_once(n) : serial_inlined_once(n);
     best = std::min(best, std::chrono::duration<double>(clock::now() - start).count());
     if (!correct(n, r)) {
-      std::fprintf(stderr, "bench_fib: serial fib(%d) = %ld, expected %ld\n", n, r, fib_table[static_cast<std::size_t>(n)]);
+      std::fprintf(stderr, "bench_fib: serial fib(%d) = %ld, expected %ld\n", n, r,
+                   fib_table[static_cast<std::size_t>(n)]);
       std::exit(1);
     }
   }
@@ -267,7 +268,8 @@ bobbin::pool_options pool_size() {
 
 void bm_serial(benchmark::State& state) {
   const int n = static_cast<int>(state.range(0));
-  if (const auto t = run_checked(state, n, serial_calls_once)) state.counters["x_serial"] = t->mean / serial_seconds(baseline::calls, n);
+  if (const auto t = run_checked(state, n, serial_calls_once))
+    state.counters["x_serial"] = t->mean / serial_seconds(baseline::calls, n);
 }
 
 void bm_serial_inlined(benchmark::State& state) {
@@ -339,7 +341,8 @@ std::vector<int> coarse_pieces(benchmark::State& state) {
     return nodes;
   }
   std::string label = "fib(40) =";
-  for (std::size_t i = 0; i < nodes.size(); ++i) label += (i == 0 ? " fib(" : " + fib(") + std::to_string(nodes[i]) + ")";
+  for (std::size_t i = 0; i < nodes.size(); ++i)
+    label += (i == 0 ? " fib(" : " + fib(") + std::to_string(nodes[i]) + ")";
   state.SetLabel(label);
   return nodes;
 }

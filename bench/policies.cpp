@@ -144,11 +144,17 @@ void priority_deadlines(benchmark::State& state) {
 template <class P>
 void register_policy(const char* name) {
   benchmark::RegisterBenchmark((std::string("empty/") + name).c_str(), empty_tasks<P>, name)
-      ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(1.0);
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime()
+      ->MinTime(1.0);
   benchmark::RegisterBenchmark((std::string("skewed/") + name).c_str(), skewed_tasks<P>, name)
-      ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(1.0);
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime()
+      ->MinTime(1.0);
   benchmark::RegisterBenchmark((std::string("fib25/") + name).c_str(), fib_25<P>, name)
-      ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(1.0);
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime()
+      ->MinTime(1.0);
 }
 
 void print_ratios() {
@@ -188,9 +194,15 @@ int main(int argc, char** argv) {
   register_policy<bobbin::priority>("priority");
   register_policy<bobbin::fifo>("fifo");
   benchmark::RegisterBenchmark("levels/priority", priority_after_levels)
-      ->Arg(0)->Arg(20'000)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(1.0);
+      ->Arg(0)
+      ->Arg(20'000)
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime()
+      ->MinTime(1.0);
   benchmark::RegisterBenchmark("deadlines/priority", priority_deadlines)
-      ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(1.0);
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime()
+      ->MinTime(1.0);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

@@ -16,8 +16,7 @@ int main() {
   // [pool]
 
   // [fork_join]
-  const long sum = bobbin::parallel_reduce(
-      pool, 0L, 1'000'000L, 0L, [](long i) { return i % 3; }, std::plus<>{});
+  const long sum = bobbin::parallel_reduce(pool, 0L, 1'000'000L, 0L, [](long i) { return i % 3; }, std::plus<>{});
   std::printf("sum of i %% 3 below a million = %ld\n", sum);
   // [fork_join]
 

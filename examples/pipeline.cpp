@@ -56,8 +56,7 @@ int main() {
       for (const thumbnail& t : shrunk) {
         std::this_thread::sleep_for(std::chrono::milliseconds(2));  // a slow disk
         if (t.id % 10 == 0)
-          std::printf("stored thumbnail %d (checksum %llu)\n", t.id,
-                      static_cast<unsigned long long>(t.checksum));
+          std::printf("stored thumbnail %d (checksum %llu)\n", t.id, static_cast<unsigned long long>(t.checksum));
         ++stored;
       }
     });
@@ -65,7 +64,7 @@ int main() {
   // [stages]
 
   // At most 4 waiting in each channel, plus one in the hands of each later stage.
-  std::printf("stored %d thumbnails; the decoder was at most %d images ahead of the store\n",
-              stored.load(), most_ahead);
+  std::printf("stored %d thumbnails; the decoder was at most %d images ahead of the store\n", stored.load(),
+              most_ahead);
   return stored.load() == images && most_ahead <= 4 + 1 + 4 + 1 ? 0 : 1;
 }

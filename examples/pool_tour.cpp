@@ -72,8 +72,9 @@ int main() {
 
   // [parallel]
   bobbin::parallel_for(pool, 0, 1000, [&](int i) { data[static_cast<std::size_t>(i)] *= 2; });
-  long total = bobbin::parallel_reduce(pool, 0, 1000, 0L, [&](int i) { return long{data[static_cast<std::size_t>(i)]}; },
-                                       [](long a, long b) { return a + b; });
+  long total = bobbin::parallel_reduce(
+      pool, 0, 1000, 0L, [&](int i) { return long{data[static_cast<std::size_t>(i)]}; },
+      [](long a, long b) { return a + b; });
   std::printf("parallel_reduce: %ld\n", total);
   // [parallel]
 

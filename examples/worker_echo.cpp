@@ -83,11 +83,13 @@ int main() {
 
   // [events]
   std::printf("main thread: thread id %llu\n", static_cast<unsigned long long>(bobbin::this_thread_id()));
-  bobbin::worker<int> w([](bobbin::worker_context<int>& ctx) {
-    std::printf("  in the worker: thread id %llu, named %s\n",
-                static_cast<unsigned long long>(bobbin::this_thread_id()), ctx.name().c_str());
-    return ctx.parent_port().receive().value_or(-1);  // the exit code we are sent
-  }, {.name = "events"});
+  bobbin::worker<int> w(
+      [](bobbin::worker_context<int>& ctx) {
+        std::printf("  in the worker: thread id %llu, named %s\n",
+                    static_cast<unsigned long long>(bobbin::this_thread_id()), ctx.name().c_str());
+        return ctx.parent_port().receive().value_or(-1);  // the exit code we are sent
+      },
+      {.name = "events"});
   // Added after the constructor, yet never too late: an event that already fired calls
   // its handler at once.
   w.on_online([] { std::printf("  online\n"); });

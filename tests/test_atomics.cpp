@@ -61,9 +61,9 @@ TEST_CASE("atomics: the parking scheme is the one this build selects") {
 #endif
 }
 
-TEST_CASE_TEMPLATE("atomics: every operation returns the previous value and has its effect", T,
-                   std::int8_t, std::uint8_t, std::int16_t, std::uint16_t, std::int32_t,
-                   std::uint32_t, std::int64_t, std::uint64_t) {
+TEST_CASE_TEMPLATE("atomics: every operation returns the previous value and has its effect", T, std::int8_t,
+                   std::uint8_t, std::int16_t, std::uint16_t, std::int32_t, std::uint32_t, std::int64_t,
+                   std::uint64_t) {
   shared_buffer buf(8 * sizeof(T));
   typed_array<T> a(buf);
   const auto neighbours_untouched = [&] { return a[0] == 0 && a[2] == 0; };
@@ -90,9 +90,8 @@ TEST_CASE_TEMPLATE("atomics: every operation returns the previous value and has 
   CHECK(neighbours_untouched());
 }
 
-TEST_CASE_TEMPLATE("atomics: arithmetic wraps at the type's limits, in two's complement", T,
-                   std::int8_t, std::uint8_t, std::int16_t, std::uint16_t, std::int32_t,
-                   std::uint32_t, std::int64_t, std::uint64_t) {
+TEST_CASE_TEMPLATE("atomics: arithmetic wraps at the type's limits, in two's complement", T, std::int8_t, std::uint8_t,
+                   std::int16_t, std::uint16_t, std::int32_t, std::uint32_t, std::int64_t, std::uint64_t) {
   using U = std::make_unsigned_t<T>;
   constexpr T max = std::numeric_limits<T>::max();
   constexpr T min = std::numeric_limits<T>::min();
@@ -198,8 +197,7 @@ static_assert(!can_wait<std::int16_t> && !can_wait<std::int8_t> && !can_wait<std
 static_assert(!can_wait_for<std::int16_t> && !can_wait_for<std::uint32_t>);
 static_assert(!can_notify<std::int16_t> && !can_notify<std::uint32_t> && !can_notify<std::uint64_t>);
 
-TEST_CASE_TEMPLATE("atomics::wait returns not_equal at once when the value differs", T, std::int32_t,
-                   std::int64_t) {
+TEST_CASE_TEMPLATE("atomics::wait returns not_equal at once when the value differs", T, std::int32_t, std::int64_t) {
   shared_buffer buf(16);
   typed_array<T> a(buf);
   atomics::store(a, 1, 5);
@@ -228,8 +226,7 @@ TEST_CASE_TEMPLATE("atomics::wait times out no earlier than its timeout", T, std
   CHECK(bobbin::detail::atomics_waiters.waiting(&a[0]) == 0);
 }
 
-TEST_CASE_TEMPLATE("atomics::wait returns ok when notified" * doctest::timeout(60), T, std::int32_t,
-                   std::int64_t) {
+TEST_CASE_TEMPLATE("atomics::wait returns ok when notified" * doctest::timeout(60), T, std::int32_t, std::int64_t) {
   shared_buffer buf(32);
   typed_array<T> a(buf);
   wait_result untimed{}, timed{};
@@ -405,8 +402,7 @@ TEST_CASE("atomics: a wait/notify ping-pong sees every round once" * doctest::ti
   for (std::int32_t r = 0; r < rounds; ++r) CHECK(seen_by_partner[static_cast<std::size_t>(r)] == 2 * r + 1);
 }
 
-TEST_CASE("atomics: notify counts stay exact while timed waits expire around them" *
-          doctest::timeout(180)) {
+TEST_CASE("atomics: notify counts stay exact while timed waits expire around them" * doctest::timeout(180)) {
   // Waiters time out all the time while a notifier wakes them in small batches; a waiter
   // taken off the list in the same instant as its deadline must still return ok, so the
   // sum of notify()'s counts equals the number of ok results exactly.

@@ -216,8 +216,7 @@ TEST_CASE("timed receive on a subscriber") {
   CHECK(sub.receive_until(std::chrono::steady_clock::now() + 1s) == 3);
 }
 
-TEST_CASE("on_message on subscribers: each handler sees every message in order" *
-          doctest::timeout(30)) {
+TEST_CASE("on_message on subscribers: each handler sees every message in order" * doctest::timeout(30)) {
   test_executor executor;
   bobbin::broadcast_channel<int> bc;
   constexpr int n = 5'000;
@@ -267,9 +266,11 @@ TEST_CASE("a moved-from broadcast channel or receiver is empty: clear errors, no
   CHECK(refuses_moved_from([&] { (void)sub.try_receive(); }, receiver_type));
   CHECK(refuses_moved_from([&] { (void)sub.receive_for(1ms); }, receiver_type));
   CHECK(refuses_moved_from([&] { (void)sub.receive_until(std::chrono::steady_clock::now()); }, receiver_type));
-  CHECK(refuses_moved_from([&] {
-    for (int m : sub) (void)m;
-  }, receiver_type));
+  CHECK(refuses_moved_from(
+      [&] {
+        for (int m : sub) (void)m;
+      },
+      receiver_type));
   test_executor ex;
   CHECK(refuses_moved_from([&] { sub.on_message([](int) {}, ex); }, receiver_type));
   CHECK_NOTHROW(sub.close());

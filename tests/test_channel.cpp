@@ -100,8 +100,7 @@ TEST_CASE("bounded channel: try_send says full at capacity, FIFO across wrap-aro
   for (std::size_t cap : {std::size_t{1}, std::size_t{2}, std::size_t{3}, std::size_t{64}}) {
     CAPTURE(cap);
     bobbin::channel<int> ch(bobbin::capacity{cap});
-    for (std::size_t i = 0; i < cap; ++i)
-      REQUIRE(ch.try_send(static_cast<int>(i)) == bobbin::send_status::ok);
+    for (std::size_t i = 0; i < cap; ++i) REQUIRE(ch.try_send(static_cast<int>(i)) == bobbin::send_status::ok);
     CHECK(ch.size() == cap);
     int extra = 99;
     CHECK(ch.try_send(extra) == bobbin::send_status::full);
@@ -265,8 +264,7 @@ TEST_CASE("bounded: size never exceeds capacity under load" * doctest::timeout(6
   }
 }
 
-TEST_CASE("4 producers x 4 consumers: each message once, each producer's order kept" *
-          doctest::timeout(120)) {
+TEST_CASE("4 producers x 4 consumers: each message once, each producer's order kept" * doctest::timeout(120)) {
   constexpr int producers = 4;
   constexpr int consumers = 4;
   constexpr int per_producer = 100'000;
@@ -308,8 +306,7 @@ TEST_CASE("4 producers x 4 consumers: each message once, each producer's order k
   }
 }
 
-TEST_CASE("timed receive returns at its deadline, not before, within a few ms" *
-          doctest::timeout(30)) {
+TEST_CASE("timed receive returns at its deadline, not before, within a few ms" * doctest::timeout(30)) {
   for (std::size_t cap : {std::size_t{0}, std::size_t{2}}) {
     CAPTURE(cap);
     auto ch = make_channel<int>(cap);
@@ -348,8 +345,7 @@ TEST_CASE("timed send on a full channel gives up at its deadline") {
   bobbin::channel<std::string> ch(bobbin::capacity{1});
   REQUIRE(ch.send("a"));
   std::string v = "b";
-  const double ms =
-      elapsed_ms([&] { CHECK(ch.send_for(std::move(v), 20ms) == bobbin::send_status::full); });
+  const double ms = elapsed_ms([&] { CHECK(ch.send_for(std::move(v), 20ms) == bobbin::send_status::full); });
   CHECK(ms >= 20.0);
   CHECK(v == "b");
   CHECK(ch.receive() == "a");
@@ -410,8 +406,7 @@ TEST_CASE("counting payload: no leak, no double destruction") {
   }
 }
 
-TEST_CASE("counting payload under concurrency: every message destroyed exactly once" *
-          doctest::timeout(60)) {
+TEST_CASE("counting payload under concurrency: every message destroyed exactly once" * doctest::timeout(60)) {
   counted::reset();
   constexpr int per_producer = 50'000;
   for (std::size_t cap : capacities) {
@@ -483,8 +478,7 @@ TEST_CASE("range-for receives until closed and drained") {
   }
 }
 
-TEST_CASE("close racing with senders: every accepted message is received exactly once" *
-          doctest::timeout(60)) {
+TEST_CASE("close racing with senders: every accepted message is received exactly once" * doctest::timeout(60)) {
   for (std::size_t cap : capacities) {
     CAPTURE(cap);
     for (int round = 0; round < 20; ++round) {
@@ -568,8 +562,8 @@ TEST_CASE("large messages: an unbounded channel of few-slot segments" * doctest:
     threads.emplace_back([ch, &sums, &intact, &intact_mutex, c]() mutable {
       for (int i = 0; i < per_producer; ++i) {
         const auto b = ch.receive();
-        const bool same = b && std::all_of(b->words.begin(), b->words.end(),
-                                           [&](std::uint64_t w) { return w == b->words[0]; });
+        const bool same =
+            b && std::all_of(b->words.begin(), b->words.end(), [&](std::uint64_t w) { return w == b->words[0]; });
         if (!same) {
           std::lock_guard lock(intact_mutex);
           intact = false;
@@ -587,8 +581,8 @@ using bobbin_test::refuses_moved_from;
 TEST_CASE("a moved-from channel is empty: clear errors, no null dereference") {
   for (const bool bounded : {false, true}) {
     CAPTURE(bounded);
-    bobbin::channel<std::string> a = bounded ? bobbin::channel<std::string>(bobbin::capacity{4})
-                                             : bobbin::channel<std::string>();
+    bobbin::channel<std::string> a =
+        bounded ? bobbin::channel<std::string>(bobbin::capacity{4}) : bobbin::channel<std::string>();
     REQUIRE(a.send("kept"));
     bobbin::channel<std::string> b(std::move(a));
     const std::string type = "bobbin::channel";
@@ -604,9 +598,11 @@ TEST_CASE("a moved-from channel is empty: clear errors, no null dereference") {
     CHECK(refuses_moved_from([&] { (void)a.try_receive(); }, type));
     CHECK(refuses_moved_from([&] { (void)a.receive_for(1ms); }, type));
     CHECK(refuses_moved_from([&] { (void)a.receive_until(clock_type::now()); }, type));
-    CHECK(refuses_moved_from([&] {
-      for (auto& m : a) (void)m;
-    }, type));
+    CHECK(refuses_moved_from(
+        [&] {
+          for (auto& m : a) (void)m;
+        },
+        type));
     // The empty handle's answers: nothing to close, closed, nothing queued.
     CHECK_NOTHROW(a.close());
     CHECK(a.closed());

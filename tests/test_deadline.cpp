@@ -64,7 +64,8 @@ struct far_clock {
   static constexpr bool is_steady = false;
   static constexpr rep offset = 3000LL * 365 * 24 * 3600;
   static time_point now() noexcept {
-    return time_point(duration(offset + std::chrono::duration_cast<duration>(steady::now().time_since_epoch()).count()));
+    return time_point(duration(offset +
+                               std::chrono::duration_cast<duration>(steady::now().time_since_epoch()).count()));
   }
 };
 

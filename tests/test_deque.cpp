@@ -79,8 +79,8 @@ void owner_against_two_thieves(Pop pop, ThiefStep thief_step) {
   bool exact = true;
   for (std::uint64_t i = 0; i < items; ++i) exact = exact && all[i] == i;
   CHECK(exact);
-  MESSAGE("popped " << popped.size() << ", stolen " << stolen[0].size() << " + " << stolen[1].size()
-                    << ", capacity " << d.capacity());
+  MESSAGE("popped " << popped.size() << ", stolen " << stolen[0].size() << " + " << stolen[1].size() << ", capacity "
+                    << d.capacity());
 }
 
 }  // namespace
@@ -151,7 +151,8 @@ TEST_CASE("deque: owner against 2 thieves, every item exactly once, with growth"
 // paths while thieves come and go).
 TEST_CASE("deque: fence-free pops against announced thieves, every item exactly once" * doctest::timeout(120)) {
   bobbin::detail::asymmetric_fence::init();  // membarrier where available (not under TSan)
-  MESSAGE("asymmetric fence: " << std::string(bobbin::detail::asymmetric_fence::asymmetric() ? "membarrier" : "seq_cst fences"));
+  MESSAGE("asymmetric fence: " << std::string(bobbin::detail::asymmetric_fence::asymmetric() ? "membarrier"
+                                                                                             : "seq_cst fences"));
   std::atomic<int> announced{0};
   const auto no_thief = [&] { return announced.load(std::memory_order_acquire) == 0; };
   owner_against_two_thieves([&](auto& d, item& v) { return d.pop(v, no_thief); },

@@ -79,19 +79,29 @@ TEST_CASE("fault injection: unbounded channel, segments that fail to allocate") 
   constexpr int m = 5000;  // 1024 ints a segment: five of them
   const auto make = [] { return bobbin::channel<int>(); };
   SUBCASE("send") {
-    CHECK(sweep_sends(make, [](bobbin::channel<int>& ch, int i) {
-            if (!ch.send(i)) throw std::logic_error("closed");
-          }, m) == 5);
+    CHECK(sweep_sends(
+              make,
+              [](bobbin::channel<int>& ch, int i) {
+                if (!ch.send(i)) throw std::logic_error("closed");
+              },
+              m) == 5);
   }
   SUBCASE("try_send") {
-    CHECK(sweep_sends(make, [](bobbin::channel<int>& ch, int i) {
-            if (ch.try_send(i) != bobbin::send_status::ok) throw std::logic_error("not ok");
-          }, m) == 5);
+    CHECK(sweep_sends(
+              make,
+              [](bobbin::channel<int>& ch, int i) {
+                if (ch.try_send(i) != bobbin::send_status::ok) throw std::logic_error("not ok");
+              },
+              m) == 5);
   }
   SUBCASE("send_for") {
-    CHECK(sweep_sends(make, [](bobbin::channel<int>& ch, int i) {
-            if (ch.send_for(i, std::chrono::seconds(1)) != bobbin::send_status::ok) throw std::logic_error("not ok");
-          }, m) == 5);
+    CHECK(sweep_sends(
+              make,
+              [](bobbin::channel<int>& ch, int i) {
+                if (ch.send_for(i, std::chrono::seconds(1)) != bobbin::send_status::ok)
+                  throw std::logic_error("not ok");
+              },
+              m) == 5);
   }
 }
 

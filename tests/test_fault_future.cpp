@@ -55,8 +55,7 @@ TEST_CASE("fault injection: then() that fails to allocate leaks nothing") {
 // and gives its value; once it succeeded, the result holds every value (nothing is left
 // to allocate when the inputs complete). Inputs ready before the call (the result is
 // assembled inside it) and inputs still pending behind busy workers.
-TEST_CASE("fault injection: when_all(range) that fails to allocate leaves every input valid" *
-          doctest::timeout(120)) {
+TEST_CASE("fault injection: when_all(range) that fails to allocate leaves every input valid" * doctest::timeout(120)) {
   constexpr int m = 5;
   bobbin::pool<> p(options(2));
   for (const bool pending : {false, true}) {

@@ -119,11 +119,10 @@ TEST_CASE_TEMPLATE("fault injection: submit and post from outside, every policy"
         true);
   }
   SUBCASE("post: a small callable allocates nothing") {
-    const long failures = sweep_outside_submission<P>(
-        [](bobbin::pool<P>& p, std::atomic<int>& ran, std::optional<bobbin::future<int>>&) {
-          p.post([&ran] { ran.fetch_add(1); });
-        },
-        false);
+    const long failures =
+        sweep_outside_submission<P>([](bobbin::pool<P>& p, std::atomic<int>& ran,
+                                       std::optional<bobbin::future<int>>&) { p.post([&ran] { ran.fetch_add(1); }); },
+                                    false);
     CHECK(failures == 0);
   }
   SUBCASE("post: a callable bigger than the inline buffer") {
@@ -203,7 +202,8 @@ TEST_CASE_TEMPLATE("fault injection: a failed submission to a bounded pool gives
 
 TEST_CASE_TEMPLATE("fault injection: outside posts while the queues grow, every policy" * doctest::timeout(300), P,
                    BOBBIN_TEST_POLICIES) {
-  constexpr int m = 3000;  // priority's ring grows twice, the per-worker rings more, the lock-free queue takes 12 segments
+  constexpr int m =
+      3000;  // priority's ring grows twice, the per-worker rings more, the lock-free queue takes 12 segments
   long failures = 0;
   for (long n = 1;; ++n) {
     REQUIRE(n < sweep_limit);
@@ -344,8 +344,7 @@ TEST_CASE_TEMPLATE("fault injection: nested submit on a worker (states and queue
 // (A submit that was not queued must not go through the task's cancel hook, which would
 // mark the *calling* task as cancelled in the statistics and run its before-publish hook
 // early.)
-TEST_CASE("fault injection: a failed nested submit does not count its caller as cancelled" *
-          doctest::timeout(300)) {
+TEST_CASE("fault injection: a failed nested submit does not count its caller as cancelled" * doctest::timeout(300)) {
   constexpr int m = 300;  // past the deque's 256 slots
   for (long n = 1;; ++n) {
     REQUIRE(n < sweep_limit);

@@ -91,8 +91,7 @@ TEST_CASE("fault injection: task_group::run with a boxed callable" * doctest::ti
        bobbin::task_group tg(p);
        inject::armed a(n);
        for (int i = 0; i < 300; ++i) {
-         if (attempt([&] { tg.run([&ran, big] { ran.fetch_add(1 + static_cast<int>(big[0])); }); }) !=
-             outcome::ok)
+         if (attempt([&] { tg.run([&ran, big] { ran.fetch_add(1 + static_cast<int>(big[0])); }); }) != outcome::ok)
            break;
        }
        hit = a.hit();

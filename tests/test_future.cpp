@@ -142,7 +142,8 @@ TEST_CASE("future: then runs on the pool with the value, and forwards exceptions
   CHECK_THROWS_AS(g.get(), custom_error);
   CHECK_FALSE(called);
 
-  auto h = p.submit([] { return std::string("a"); }).then([](std::string s) -> std::string { throw std::runtime_error(s); });
+  auto h =
+      p.submit([] { return std::string("a"); }).then([](std::string s) -> std::string { throw std::runtime_error(s); });
   CHECK_THROWS_AS(h.get(), std::runtime_error);
 }
 
@@ -158,8 +159,7 @@ TEST_CASE("future: then on a ready future whose pool is gone runs inline") {
 
 TEST_CASE("when_all: variadic and range, values in order, first failure wins") {
   bobbin::pool<> p({.threads = 2});
-  auto all = bobbin::when_all(p.submit([] { return 1; }), p.submit([] { return std::string("two"); }),
-                              p.submit([] {}));
+  auto all = bobbin::when_all(p.submit([] { return 1; }), p.submit([] { return std::string("two"); }), p.submit([] {}));
   auto [a, b, c] = all.get();
   CHECK(a == 1);
   CHECK(b == "two");
@@ -288,8 +288,7 @@ TEST_CASE("future: wait_for with durations too large to count waits until ready"
   CHECK(waits_until_ready(p, for_(10s)));  // an ordinary one, for comparison
 }
 
-TEST_CASE("future: wait_until with time points at the end of their clock waits until ready" *
-          doctest::timeout(60)) {
+TEST_CASE("future: wait_until with time points at the end of their clock waits until ready" * doctest::timeout(60)) {
   bobbin::pool<> p({.threads = 1});
   const auto until = [](auto t) { return [t](bobbin::future<int>& f) { return f.wait_until(t); }; };
   CHECK(waits_until_ready(p, until(steady::time_point::max())));
@@ -312,8 +311,7 @@ TEST_CASE("future: wait_for with negative, NaN and minimal durations times out a
   CHECK(times_out_at_once(p, for_(20ms)));  // an ordinary one, for comparison
 }
 
-TEST_CASE("future: wait_until with time points at the start of their clock times out at once" *
-          doctest::timeout(120)) {
+TEST_CASE("future: wait_until with time points at the start of their clock times out at once" * doctest::timeout(120)) {
   bobbin::pool<> p({.threads = 1});
   const auto until = [](auto t) { return [t](bobbin::future<int>& f) { return f.wait_until(t); }; };
   CHECK(times_out_at_once(p, until(steady::time_point::min())));

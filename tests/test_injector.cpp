@@ -404,12 +404,9 @@ static_assert(!task::stored_inline<hooked_owning>);
 
 task hooked_task(tally& t, int id) {
   switch (id % 3) {
-    case 0:
-      return task(hooked_inline{&t, id});
-    case 1:
-      return task(hooked_big{&t, id});
-    default:
-      return task(hooked_owning{token(&t), id, std::make_unique<int>(id)});
+    case 0: return task(hooked_inline{&t, id});
+    case 1: return task(hooked_big{&t, id});
+    default: return task(hooked_owning{token(&t), id, std::make_unique<int>(id)});
   }
 }
 
@@ -576,14 +573,10 @@ TEST_CASE("injector: P producers x C consumers, each task exactly once, each pro
             const auto share = [&seen, mode](std::size_t s) -> std::size_t {
               seen = s;
               switch (mode) {
-                case 0:
-                  return 1;
-                case 1:
-                  return s;
-                case 2:
-                  return s / 2;
-                default:
-                  return s - 1;
+                case 0: return 1;
+                case 1: return s;
+                case 2: return s / 2;
+                default: return s - 1;
               }
             };
             const std::size_t got = b.take(q, max, share, (r >> 16) % 16 == 0);
@@ -639,9 +632,7 @@ TEST_CASE("injector: P producers x C consumers, each task exactly once, each pro
 namespace {
 
 // Whether t still holds exactly what `before` held (a logged task: every byte written).
-bool same_bytes(const task& t, const task::raw& before) {
-  return std::memcmp(&t.bytes(), &before, sizeof before) == 0;
-}
+bool same_bytes(const task& t, const task::raw& before) { return std::memcmp(&t.bytes(), &before, sizeof before) == 0; }
 
 }  // namespace
 

@@ -192,8 +192,7 @@ TEST_CASE("range-for over a port ends when the peer closes") {
   CHECK(sum == 5050);
 }
 
-TEST_CASE("on_message: one handler at a time per port, in each sender's order" *
-          doctest::timeout(60)) {
+TEST_CASE("on_message: one handler at a time per port, in each sender's order" * doctest::timeout(60)) {
   test_executor executor(4);
   auto [port1, port2] = bobbin::make_message_channel<tagged, int>();
   constexpr int senders = 3;
@@ -240,8 +239,7 @@ TEST_CASE("on_message gets what was posted before it was set; it may be set only
   CHECK_THROWS_AS(port2.on_message([](int) {}, executor), std::logic_error);
 }
 
-TEST_CASE("receive and on_message share one queue: each message goes to one of them" *
-          doctest::timeout(60)) {
+TEST_CASE("receive and on_message share one queue: each message goes to one of them" * doctest::timeout(60)) {
   test_executor executor(2);
   auto [port1, port2] = bobbin::make_message_channel<int>();
   constexpr int n = 20'000;
@@ -267,8 +265,7 @@ TEST_CASE("receive and on_message share one queue: each message goes to one of t
   // The receive loop ended: everything was taken by one side or the other; wait for the
   // handlers still running.
   const auto deadline = std::chrono::steady_clock::now() + 30s;
-  while (received + handled.load() < n && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(1ms);
+  while (received + handled.load() < n && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
   CHECK(received + handled.load() == n);
   CHECK(by_receive + by_handler.load() == static_cast<long>(n) * (n + 1) / 2);
 }
@@ -307,13 +304,11 @@ TEST_CASE("a handler that throws: the executor gets the exception, delivery goes
   for (int i = 1; i <= 9; ++i) CHECK(seen.receive_for(10s) == i);
   port1.close();
   const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (executor.errors() < 3 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(1ms);
+  while (executor.errors() < 3 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
   CHECK(executor.errors() == 3);
 }
 
-TEST_CASE("a handler that holds its own port is released once the port closes" *
-          doctest::timeout(30)) {
+TEST_CASE("a handler that holds its own port is released once the port closes" * doctest::timeout(30)) {
   test_executor executor(1);
   auto token = std::make_shared<int>(0);
   {
@@ -324,15 +319,13 @@ TEST_CASE("a handler that holds its own port is released once the port closes" *
     port1.close();
   }
   const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (token.use_count() > 1 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(1ms);
+  while (token.use_count() > 1 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
   CHECK(token.use_count() == 1);
 }
 
 TEST_CASE("move-only messages through ports and handlers") {
   test_executor executor(1);
-  auto [port1, port2] =
-      bobbin::make_message_channel<std::unique_ptr<int>, std::unique_ptr<std::string>>();
+  auto [port1, port2] = bobbin::make_message_channel<std::unique_ptr<int>, std::unique_ptr<std::string>>();
   bobbin::channel<int> seen;
   port2.on_message([seen](std::unique_ptr<int> p) mutable { seen.send(*p); }, executor);
   port1.post_message(std::make_unique<int>(41));
@@ -382,9 +375,11 @@ TEST_CASE("a moved-from port is empty: clear errors, no null dereference") {
   CHECK(refuses_moved_from([&] { (void)port1.try_receive(); }, type));
   CHECK(refuses_moved_from([&] { (void)port1.receive_for(1ms); }, type));
   CHECK(refuses_moved_from([&] { (void)port1.receive_until(std::chrono::steady_clock::now()); }, type));
-  CHECK(refuses_moved_from([&] {
-    for (int m : port1) (void)m;
-  }, type));
+  CHECK(refuses_moved_from(
+      [&] {
+        for (int m : port1) (void)m;
+      },
+      type));
   test_executor ex(1);
   CHECK(refuses_moved_from([&] { port1.on_message([](int) {}, ex); }, type));
   CHECK_NOTHROW(port1.close());  // nothing to close: the port lives on in `moved`

@@ -346,7 +346,10 @@ TEST_CASE("round_robin: no stealing, so uneven tasks leave a worker behind while
   // blocking ones keeps its queue; the other finishes its share and idles.
   for (int i = 0; i < 10; ++i) {
     if (i % 2 == 0) {
-      p.post([&] { release.wait(); done.fetch_add(1); });
+      p.post([&] {
+        release.wait();
+        done.fetch_add(1);
+      });
     } else {
       p.post([&] { done.fetch_add(1); });
     }
@@ -388,7 +391,8 @@ TEST_CASE("work_stealing: idle workers steal, and a worker's own tasks run LIFO"
   CHECK(order == std::vector<int>{4, 3, 2, 1, 0});
 }
 
-TEST_CASE_TEMPLATE("policies: fork-join stress, many rounds of task_group fib on 2 and 3 threads" * doctest::timeout(180),
+TEST_CASE_TEMPLATE("policies: fork-join stress, many rounds of task_group fib on 2 and 3 threads" *
+                       doctest::timeout(180),
                    P, BOBBIN_TEST_POLICIES) {
   // Tasks spawned by a waiting owner and finished on other threads while it sleeps: the
   // path that once left a group's count inflated and its owner asleep for good.

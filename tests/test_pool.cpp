@@ -203,7 +203,8 @@ TEST_CASE_TEMPLATE("pool: this_worker knows where it runs", P, BOBBIN_TEST_POLIC
   bobbin::pool<P> p({.threads = 2});
   CHECK_FALSE(bobbin::this_worker::index().has_value());
   CHECK(bobbin::this_worker::pool() == nullptr);
-  auto [idx, self] = p.submit([] { return std::pair(bobbin::this_worker::index(), bobbin::this_worker::pool()); }).get();
+  auto [idx, self] =
+      p.submit([] { return std::pair(bobbin::this_worker::index(), bobbin::this_worker::pool()); }).get();
   REQUIRE(idx.has_value());
   CHECK(*idx < 2);
   CHECK(self == &p);
@@ -216,8 +217,8 @@ TEST_CASE_TEMPLATE("pool: wait_idle, shutdown from a worker of the same pool thr
   CHECK_THROWS_AS(p.submit([&] { p.shutdown(); }).get(), std::logic_error);
 }
 
-TEST_CASE_TEMPLATE("pool: bounded queue: submit blocks while full and resumes; nothing is lost" * doctest::timeout(60), P,
-                   BOBBIN_TEST_POLICIES) {
+TEST_CASE_TEMPLATE("pool: bounded queue: submit blocks while full and resumes; nothing is lost" * doctest::timeout(60),
+                   P, BOBBIN_TEST_POLICIES) {
   bobbin::pool<P> p({.threads = 1, .queue_capacity = 4});
   std::latch started(1), release(1);
   std::atomic<int> ran{0};
@@ -349,8 +350,7 @@ TEST_CASE_TEMPLATE("pool: many pools created and destroyed, some never used", P,
 // queued behind the first while the other worker sleeps. (Found by the fault-injection
 // tests under TSan: a worker whose last look before sleeping found the first task took it
 // without passing the wake-up on, because it had stopped counting as a searcher.)
-TEST_CASE_TEMPLATE("pool: two posts to a fresh pool of two run side by side (no lost wake-up)" *
-                       doctest::timeout(120),
+TEST_CASE_TEMPLATE("pool: two posts to a fresh pool of two run side by side (no lost wake-up)" * doctest::timeout(120),
                    P, BOBBIN_TEST_POLICIES) {
   constexpr int rounds = static_cast<int>(2000 / scale);
   int stuck = 0;

@@ -169,8 +169,7 @@ TEST_CASE_TEMPLATE("pool misuse: a task deletes its own pool" * doctest::timeout
   // finish every accepted task and end on their own (the last one frees the pool's state).
   auto ran = std::make_shared<std::atomic<int>>(0);
   auto stopped = std::make_shared<std::atomic<int>>(0);
-  auto* p = new bobbin::pool<P>(
-      {.threads = 2, .on_thread_stop = [stopped](std::size_t) { stopped->fetch_add(1); }});
+  auto* p = new bobbin::pool<P>({.threads = 2, .on_thread_stop = [stopped](std::size_t) { stopped->fetch_add(1); }});
   auto posted = std::make_shared<std::latch>(1);
   for (int i = 0; i < 100; ++i) p->post([ran] { ran->fetch_add(1); });
   p->post([p, ran, posted] {
@@ -190,8 +189,8 @@ TEST_CASE_TEMPLATE("pool misuse: a task's capture holds the pool's last shared_p
   auto stopped = std::make_shared<std::atomic<int>>(0);
   auto ran = std::make_shared<std::atomic<int>>(0);
   {
-    auto sp = std::make_shared<bobbin::pool<P>>(
-        bobbin::pool_options{.threads = 2, .on_thread_stop = [stopped](std::size_t) { stopped->fetch_add(1); }});
+    auto sp = std::make_shared<bobbin::pool<P>>(bobbin::pool_options{
+        .threads = 2, .on_thread_stop = [stopped](std::size_t) { stopped->fetch_add(1); }});
     auto gate = std::make_shared<std::latch>(1);
     sp->post([gate] { gate->wait(); });  // hold both workers until the last handle is gone
     sp->post([gate] { gate->wait(); });

@@ -117,8 +117,7 @@ TEST_CASE("shared_buffer: grow keeps contents and address, refuses shrinking and
   CHECK_THROWS_AS(g.grow(4097), std::out_of_range);
 }
 
-TEST_CASE("shared_buffer: concurrent grows take the largest, readers see the length only rise" *
-          doctest::timeout(60)) {
+TEST_CASE("shared_buffer: concurrent grows take the largest, readers see the length only rise" * doctest::timeout(60)) {
   constexpr std::size_t threads = 4;
   constexpr std::size_t max = 64 * 1024;
   shared_buffer g(0, {.max_byte_length = max});
@@ -195,8 +194,9 @@ TEST_CASE("typed_array: misaligned views throw std::invalid_argument, oversized 
   CHECK(throws_exactly<std::out_of_range>([&] { typed_array<std::int32_t> v(buf, 4, 4); }));
   CHECK(throws_exactly<std::out_of_range>([&] { typed_array<std::int64_t> v(buf, 0, 3); }));
   // A length whose byte count overflows must not wrap into range.
-  CHECK(throws_exactly<std::out_of_range>(
-      [&] { typed_array<std::int64_t> v(buf, 8, std::numeric_limits<std::size_t>::max() / 4); }));
+  CHECK(throws_exactly<std::out_of_range>([&] {
+    typed_array<std::int64_t> v(buf, 8, std::numeric_limits<std::size_t>::max() / 4);
+  }));
 
   // Without a length, a fixed-length buffer must hold whole elements (JavaScript: RangeError).
   shared_buffer six(6);
@@ -230,8 +230,8 @@ TEST_CASE("typed_array: at() is bounds-checked, also on a length-tracking view")
   CHECK(throws_exactly<std::out_of_range>([&] { (void)t.at(2); }));
 }
 
-TEST_CASE_TEMPLATE("typed_array: every integer element type", T, std::int8_t, std::uint8_t, std::int16_t,
-                   std::uint16_t, std::int32_t, std::uint32_t, std::int64_t, std::uint64_t) {
+TEST_CASE_TEMPLATE("typed_array: every integer element type", T, std::int8_t, std::uint8_t, std::int16_t, std::uint16_t,
+                   std::int32_t, std::uint32_t, std::int64_t, std::uint64_t) {
   shared_buffer buf(128);
   typed_array<T> v(buf, sizeof(T), 4);
   CHECK(v.size() == 4);

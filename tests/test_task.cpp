@@ -30,8 +30,14 @@ struct hooked {
 }  // namespace
 
 TEST_CASE("task: small trivially copyable callables are inline, others boxed") {
-  struct small { std::array<void*, 6> p; void operator()() const {} };
-  struct big { std::array<void*, 7> p; void operator()() const {} };
+  struct small {
+    std::array<void*, 6> p;
+    void operator()() const {}
+  };
+  struct big {
+    std::array<void*, 7> p;
+    void operator()() const {}
+  };
   CHECK(task::stored_inline<small>);
   CHECK_FALSE(task::stored_inline<big>);
   CHECK_FALSE(task::stored_inline<counted>);  // not trivially copyable
@@ -80,7 +86,9 @@ TEST_CASE("task: move-only callables and exceptions") {
 
 TEST_CASE("task: destroying an unrun task calls its cancel hook, running does not") {
   int cancelled = 0;
-  { task t{hooked{&cancelled}}; }
+  {
+    task t{hooked{&cancelled}};
+  }
   CHECK(cancelled == 1);
   {
     task t{hooked{&cancelled}};

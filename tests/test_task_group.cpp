@@ -46,7 +46,8 @@ long fib_group(bobbin::pool<>& p, int n) {
 
 }  // namespace
 
-TEST_CASE("fork-join: recursive fib(20) equals the serial value in both shapes, 1/2/4 threads" * doctest::timeout(120)) {
+TEST_CASE("fork-join: recursive fib(20) equals the serial value in both shapes, 1/2/4 threads" *
+          doctest::timeout(120)) {
   const long expected = serial_fib(20);
   for (std::size_t threads : {1u, 2u, 4u}) {
     CAPTURE(threads);
@@ -173,9 +174,10 @@ TEST_CASE("parallel_for: every index exactly once, any grain, empty ranges") {
   bobbin::parallel_for(p, 5, 5, [&](int) { ++calls; });
   bobbin::parallel_for(p, 5, 2, [&](int) { ++calls; });
   CHECK(calls == 0);
-  CHECK_THROWS_AS(bobbin::parallel_for(p, 0, 100, [](int i) {
-                    if (i == 42) throw std::runtime_error("42");
-                  }),
+  CHECK_THROWS_AS(bobbin::parallel_for(p, 0, 100,
+                                       [](int i) {
+                                         if (i == 42) throw std::runtime_error("42");
+                                       }),
                   std::runtime_error);
 }
 
@@ -255,8 +257,7 @@ TEST_CASE("task_group: a wait runs its worker's newest tasks itself, a throwing 
   CHECK(p.submit([] { return 5; }).get() == 5);
 }
 
-TEST_CASE("task_group: destroyed on another thread, the destructor waits for every member" *
-          doctest::timeout(60)) {
+TEST_CASE("task_group: destroyed on another thread, the destructor waits for every member" * doctest::timeout(60)) {
   bobbin::pool<> p({.threads = 2});
   for (int round = 0; round < 3; ++round) {
     std::atomic<int> finished{0};
@@ -342,7 +343,9 @@ void check_every_index_once(bobbin::pool<>& p, I first, I last) {
     std::vector<std::atomic<int>> hits(n);
     bobbin::parallel_for(
         p, first, last,
-        [&](I i) { hits[static_cast<std::size_t>(static_cast<long long>(i) - static_cast<long long>(first))].fetch_add(1); },
+        [&](I i) {
+          hits[static_cast<std::size_t>(static_cast<long long>(i) - static_cast<long long>(first))].fetch_add(1);
+        },
         grain);
     std::size_t wrong = 0;
     for (auto& h : hits) wrong += h.load() != 1;
@@ -412,7 +415,9 @@ std::vector<I> reduce_piece_starts_for(bobbin::pool<>& p, I first, I last, std::
 template <class I>
 void check_tiling(const std::vector<I>& starts, I first, I last, std::size_t grain) {
   using U = std::make_unsigned_t<std::common_type_t<I, int>>;
-  const auto length = [](I a, I b) { return static_cast<std::uint64_t>(static_cast<U>(static_cast<U>(b) - static_cast<U>(a))); };
+  const auto length = [](I a, I b) {
+    return static_cast<std::uint64_t>(static_cast<U>(static_cast<U>(b) - static_cast<U>(a)));
+  };
   REQUIRE_FALSE(starts.empty());
   CHECK(starts.front() == first);
   bool fits = true;
@@ -447,7 +452,8 @@ TEST_CASE("parallel_for: int ranges wider than INT_MAX split into O(range/grain)
   check_tiling(piece_starts_for<int>(p, -1'100'000'000, 1'100'000'000, g28), -1'100'000'000, 1'100'000'000, g28);
   check_tiling(piece_starts_for<int>(p, INT_MIN, INT_MAX, g28), INT_MIN, INT_MAX, g28);
   check_tiling(piece_starts_for<unsigned>(p, 0u, UINT_MAX, g28), 0u, UINT_MAX, g28);
-  check_tiling(piece_starts_for<std::int8_t>(p, INT8_MIN, INT8_MAX, 16), std::int8_t{INT8_MIN}, std::int8_t{INT8_MAX}, 16);
+  check_tiling(piece_starts_for<std::int8_t>(p, INT8_MIN, INT8_MAX, 16), std::int8_t{INT8_MIN}, std::int8_t{INT8_MAX},
+               16);
 }
 
 TEST_CASE("parallel_for: full 64-bit ranges split into O(range/grain) pieces" * doctest::timeout(60)) {

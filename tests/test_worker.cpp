@@ -61,8 +61,7 @@ class boom : public std::runtime_error {
 
 }  // namespace
 
-TEST_CASE("worker_data in, messages both ways, exit code out; exit event has the same code" *
-          doctest::timeout(60)) {
+TEST_CASE("worker_data in, messages both ways, exit code out; exit event has the same code" * doctest::timeout(60)) {
   REQUIRE(counted::holding == 0);
   {
     using ctx_t = bobbin::worker_context<int, std::string, counted>;
@@ -127,8 +126,7 @@ TEST_CASE("a function returning void exits with 0; the thread carries the worker
 #endif
 }
 
-TEST_CASE("an exception escaping the function: error event with that exception, exit code 1" *
-          doctest::timeout(60)) {
+TEST_CASE("an exception escaping the function: error event with that exception, exit code 1" * doctest::timeout(60)) {
   bobbin::worker<int, int> w([](bobbin::worker_context<int, int>& ctx) -> int {
     const int c = ctx.parent_port().receive_for(patience).value_or(0);
     ctx.parent_port().post_message(c);  // still delivered after the throw
@@ -195,8 +193,7 @@ TEST_CASE("handlers added after their event fired are called at once, on the cal
   CHECK(exit == 3);
 }
 
-TEST_CASE("online fires once, before the function; handlers added early run on the worker" *
-          doctest::timeout(60)) {
+TEST_CASE("online fires once, before the function; handlers added early run on the worker" * doctest::timeout(60)) {
   for (int round = 0; round < 50; ++round) {
     std::atomic<int> online{0};
     std::atomic<bool> function_started{false};
@@ -328,8 +325,7 @@ TEST_CASE("on_message on a pool: one message at a time, in order" * doctest::tim
   CHECK(in_order);
 }
 
-TEST_CASE("on_message without an executor: the dispatcher, in order; join waits for it" *
-          doctest::timeout(60)) {
+TEST_CASE("on_message without an executor: the dispatcher, in order; join waits for it" * doctest::timeout(60)) {
   constexpr int n = 5'000;
   std::vector<int> got;  // the dispatcher's, read after join
   std::uint64_t handler_thread_id = 99;
@@ -513,8 +509,7 @@ TEST_CASE("supervisor: on_restart gets the new worker, which takes messages" * d
   CHECK(s.current()->receive_for(patience) == 40);
 }
 
-TEST_CASE("supervisor: successor() hands over the restarted worker, nullptr at the end" *
-          doctest::timeout(60)) {
+TEST_CASE("supervisor: successor() hands over the restarted worker, nullptr at the end" * doctest::timeout(60)) {
   using ctx_t = bobbin::worker_context<int, int>;
   bobbin::supervisor<int, int> s(
       [](ctx_t& ctx) -> int {
@@ -552,8 +547,7 @@ TEST_CASE("supervisor: successor() hands over the restarted worker, nullptr at t
   CHECK(s.restarts() == 1);
 }
 
-TEST_CASE("on_message set after the worker exited still gets every message; join waits again" *
-          doctest::timeout(60)) {
+TEST_CASE("on_message set after the worker exited still gets every message; join waits again" * doctest::timeout(60)) {
   bobbin::worker<int> w([](bobbin::worker_context<int>& ctx) {
     for (int i = 0; i < 3; ++i) ctx.parent_port().post_message(i);
     return 2;
@@ -717,7 +711,12 @@ TEST_CASE("a moved-from worker is empty: clear errors, no null dereference" * do
   bobbin::worker<int> b(std::move(a));
   const std::string type = "bobbin::worker";
   CHECK(refuses_moved_from([&] { a.post_message(1); }, type));
-  CHECK(refuses_moved_from([&] { const int v = 1; a.post_message(v); }, type));
+  CHECK(refuses_moved_from(
+      [&] {
+        const int v = 1;
+        a.post_message(v);
+      },
+      type));
   CHECK(refuses_moved_from([&] { (void)a.receive(); }, type));
   CHECK(refuses_moved_from([&] { (void)a.try_receive(); }, type));
   CHECK(refuses_moved_from([&] { (void)a.receive_for(1ms); }, type));

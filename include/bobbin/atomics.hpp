@@ -37,8 +37,8 @@
 #include <string_view>
 #include <type_traits>
 
-#include "detail/time/deadline.hpp"
 #include "detail/sync/waiter_table.hpp"
+#include "detail/time/deadline.hpp"
 #include "shared_buffer.hpp"
 
 namespace bobbin {
@@ -58,8 +58,7 @@ constexpr std::string_view to_string(wait_result r) noexcept {
 // Element types that atomics::wait and atomics::notify accept: those of Int32Array and
 // BigInt64Array.
 template <class T>
-concept waitable_element =
-    typed_array_element<T> && std::signed_integral<T> && (sizeof(T) == 4 || sizeof(T) == 8);
+concept waitable_element = typed_array_element<T> && std::signed_integral<T> && (sizeof(T) == 4 || sizeof(T) == 8);
 
 namespace atomics {
 
@@ -102,11 +101,10 @@ T exchange(const typed_array<T>& view, std::size_t index, std::type_identity_t<T
 // Atomics.compareExchange: element = replacement if element == expected; returns the
 // previous value either way (equal to expected exactly when the exchange happened).
 template <typed_array_element T>
-T compare_exchange(const typed_array<T>& view, std::size_t index,
-                   std::type_identity_t<T> expected, std::type_identity_t<T> replacement) {
+T compare_exchange(const typed_array<T>& view, std::size_t index, std::type_identity_t<T> expected,
+                   std::type_identity_t<T> replacement) {
   // compare_exchange_strong leaves the element's value in `expected`, equal or not.
-  std::atomic_ref<T>(view.at(index))
-      .compare_exchange_strong(expected, replacement, std::memory_order_seq_cst);
+  std::atomic_ref<T>(view.at(index)).compare_exchange_strong(expected, replacement, std::memory_order_seq_cst);
   return expected;
 }
 

@@ -71,9 +71,7 @@ class broadcast_receiver : public detail::inbox_api<broadcast_receiver<T>, T> {
   }
   bool closed() const noexcept { return !sub_ || sub_->box->core().closed(); }
 
-  friend bool operator==(const broadcast_receiver& a, const broadcast_receiver& b) noexcept {
-    return a.sub_ == b.sub_;
-  }
+  friend bool operator==(const broadcast_receiver& a, const broadcast_receiver& b) noexcept { return a.sub_ == b.sub_; }
 
  private:
   friend class broadcast_channel<T>;

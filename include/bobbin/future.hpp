@@ -217,7 +217,7 @@ template <class T>
 template <class F>
 auto future<T>::then(F&& fn) {
   using U = typename std::conditional_t<std::is_void_v<T>, std::invoke_result<std::decay_t<F>&>,
-                               std::invoke_result<std::decay_t<F>&, T>>::type;
+                                        std::invoke_result<std::decay_t<F>&, T>>::type;
   check();
   // Allocated before the source state leaves this future: if it throws, nothing moved.
   auto* c = new detail::continuation_state<U, T, std::decay_t<F>>(s_, std::forward<F>(fn));

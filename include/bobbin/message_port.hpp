@@ -88,9 +88,7 @@ class message_port : public detail::post_api<message_port<Out, In>, Out>,
   }
   bool closed() const noexcept { return !ends_ || ends_->out->core().closed(); }
 
-  friend bool operator==(const message_port& a, const message_port& b) noexcept {
-    return a.ends_ == b.ends_;
-  }
+  friend bool operator==(const message_port& a, const message_port& b) noexcept { return a.ends_ == b.ends_; }
 
  private:
   template <detail::message_type A, detail::message_type B>
@@ -143,8 +141,7 @@ message_channel<A, B> make_message_channel() {
   auto b = std::make_shared<detail::mailbox<B>>();  // port2 -> port1
   using p1 = message_port<A, B>;
   using p2 = message_port<B, A>;
-  return {p1(std::make_shared<typename p1::ends>(a, b)),
-          p2(std::make_shared<typename p2::ends>(b, a))};
+  return {p1(std::make_shared<typename p1::ends>(a, b)), p2(std::make_shared<typename p2::ends>(b, a))};
 }
 
 }  // namespace bobbin

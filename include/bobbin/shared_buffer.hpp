@@ -81,8 +81,7 @@ class shared_block {
     do {
       if (new_length < current)
         throw std::invalid_argument("bobbin::shared_buffer::grow: " + std::to_string(new_length) +
-                                    " bytes is below the current byte_length " +
-                                    std::to_string(current));
+                                    " bytes is below the current byte_length " + std::to_string(current));
       // seq_cst: growing is a sequentially consistent event in ECMA-262; it also releases
       // the (already zero) bytes to byte_length()'s acquire load.
     } while (!length_.compare_exchange_weak(current, new_length, std::memory_order_seq_cst));
@@ -97,8 +96,8 @@ class shared_block {
 };
 
 [[noreturn]] inline void throw_index_out_of_range(std::size_t index, std::size_t size) {
-  throw std::out_of_range("bobbin::typed_array: index " + std::to_string(index) +
-                          " is out of range for length " + std::to_string(size));
+  throw std::out_of_range("bobbin::typed_array: index " + std::to_string(index) + " is out of range for length " +
+                          std::to_string(size));
 }
 
 }  // namespace detail
@@ -130,9 +129,7 @@ class shared_buffer {
   void grow(std::size_t new_byte_length) { block_->grow(new_byte_length); }
 
   // Whether two handles share the same bytes.
-  friend bool operator==(const shared_buffer& a, const shared_buffer& b) noexcept {
-    return a.block_ == b.block_;
-  }
+  friend bool operator==(const shared_buffer& a, const shared_buffer& b) noexcept { return a.block_ == b.block_; }
 
  private:
   static std::shared_ptr<detail::shared_block> make_block(std::size_t byte_length,
@@ -141,8 +138,7 @@ class shared_buffer {
     if (byte_length > max)
       throw std::out_of_range("bobbin::shared_buffer: byte_length " + std::to_string(byte_length) +
                               " exceeds max_byte_length " + std::to_string(max));
-    return std::make_shared<detail::shared_block>(byte_length, max,
-                                                  options.max_byte_length.has_value());
+    return std::make_shared<detail::shared_block>(byte_length, max, options.max_byte_length.has_value());
   }
 
   std::shared_ptr<detail::shared_block> block_;
@@ -152,10 +148,9 @@ class shared_buffer {
 // neither bool nor a character type.
 template <class T>
 concept typed_array_element =
-    std::integral<T> && std::same_as<T, std::remove_cv_t<T>> && !std::same_as<T, bool> &&
-    !std::same_as<T, char> && !std::same_as<T, wchar_t> && !std::same_as<T, char8_t> &&
-    !std::same_as<T, char16_t> && !std::same_as<T, char32_t> &&
-    (sizeof(T) == 1 || sizeof(T) == 2 || sizeof(T) == 4 || sizeof(T) == 8);
+    std::integral<T> && std::same_as<T, std::remove_cv_t<T>> && !std::same_as<T, bool> && !std::same_as<T, char> &&
+    !std::same_as<T, wchar_t> && !std::same_as<T, char8_t> && !std::same_as<T, char16_t> &&
+    !std::same_as<T, char32_t> && (sizeof(T) == 1 || sizeof(T) == 2 || sizeof(T) == 4 || sizeof(T) == 8);
 
 // new Int32Array(sab, byteOffset, length) and its siblings: a bounds-checked view of
 // elements of T in a shared_buffer. The view keeps its buffer alive.
@@ -190,9 +185,8 @@ class typed_array {
       tracking_ = true;
     } else {
       if (buffer_length % sizeof(T) != 0)
-        throw std::invalid_argument("bobbin::typed_array: buffer byte_length " +
-                                    std::to_string(buffer_length) + " is not a multiple of " +
-                                    std::to_string(sizeof(T)));
+        throw std::invalid_argument("bobbin::typed_array: buffer byte_length " + std::to_string(buffer_length) +
+                                    " is not a multiple of " + std::to_string(sizeof(T)));
       if (byte_offset > buffer_length) throw_view_out_of_range(byte_offset, 0, buffer_length);
     }
     length_ = (buffer_length - byte_offset) / sizeof(T);
@@ -248,17 +242,15 @@ class typed_array {
   static std::size_t checked_offset(std::size_t byte_offset) {
     if (byte_offset % sizeof(T) != 0)
       throw std::invalid_argument("bobbin::typed_array: byte_offset " + std::to_string(byte_offset) +
-                                  " is not a multiple of the element size " +
-                                  std::to_string(sizeof(T)));
+                                  " is not a multiple of the element size " + std::to_string(sizeof(T)));
     return byte_offset;
   }
 
   [[noreturn]] static void throw_view_out_of_range(std::size_t byte_offset, std::size_t length,
                                                    std::size_t buffer_length) {
-    throw std::out_of_range("bobbin::typed_array: a view of " + std::to_string(length) +
-                            " elements of " + std::to_string(sizeof(T)) + " bytes at byte_offset " +
-                            std::to_string(byte_offset) + " does not fit a buffer of " +
-                            std::to_string(buffer_length) + " bytes");
+    throw std::out_of_range("bobbin::typed_array: a view of " + std::to_string(length) + " elements of " +
+                            std::to_string(sizeof(T)) + " bytes at byte_offset " + std::to_string(byte_offset) +
+                            " does not fit a buffer of " + std::to_string(buffer_length) + " bytes");
   }
 
   shared_buffer buffer_;

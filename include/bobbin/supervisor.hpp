@@ -115,8 +115,9 @@ class supervisor {
   std::shared_ptr<worker_type> successor(const std::shared_ptr<worker_type>& w) const {
     std::unique_lock lock(st_->mutex);
     if (st_->announced == w && !st_->done && (st_->is_monitor() || w->on_own_thread()))
-      throw std::logic_error("bobbin::supervisor: successor() from the worker itself or from an on_restart hook "
-                             "would wait for itself");
+      throw std::logic_error(
+          "bobbin::supervisor: successor() from the worker itself or from an on_restart hook "
+          "would wait for itself");
     st_->changed.wait(lock, [&] { return st_->announced != w || st_->done; });
     return st_->announced != w ? st_->announced : nullptr;
   }
@@ -149,8 +150,9 @@ class supervisor {
   // function, handlers or dispatcher (it would wait for itself).
   int join() {
     if (st_->waits_for_caller())
-      throw std::logic_error("bobbin::supervisor: join() from the supervised worker or from an on_restart hook "
-                             "would wait for itself");
+      throw std::logic_error(
+          "bobbin::supervisor: join() from the supervised worker or from an on_restart hook "
+          "would wait for itself");
     std::lock_guard lock(st_->join_mutex);
     if (st_->monitor.joinable()) st_->monitor.join();
     return st_->final_code;  // written by the monitor before it ended; ordered by the join

@@ -99,7 +99,8 @@ class task_group final : private detail::awaitable {
 
   // Waits for every task of the group; rethrows the first exception one of them threw.
   BOBBIN_ALWAYS_INLINE void wait() {
-    if (!on_owner()) throw std::logic_error("bobbin: task_group::wait() must be called by the thread that created the group");
+    if (!on_owner())
+      throw std::logic_error("bobbin: task_group::wait() must be called by the thread that created the group");
     {
       const owner_waits mark(*this);
       detail::block_on(*this);
@@ -349,7 +350,8 @@ T parallel_reduce(Pool& p, I first, I last, T identity, Map map, Combine combine
   const U piece = detail::piece_length(n, grain, p.concurrency());
   const U pieces = n / piece + (n % piece != 0 ? 1 : 0);  // not (n + piece - 1) / piece: it may wrap
   std::vector<T> partial;
-  if (pieces > partial.max_size()) throw std::length_error("bobbin::parallel_reduce: too many pieces; use a larger grain");
+  if (pieces > partial.max_size())
+    throw std::length_error("bobbin::parallel_reduce: too many pieces; use a larger grain");
   partial.assign(static_cast<std::size_t>(pieces), identity);
   parallel_for(
       p, std::size_t{0}, static_cast<std::size_t>(pieces),

@@ -217,8 +217,7 @@ class worker_context {
 template <detail::message_type In, detail::message_type Out = In, class Data = std::monostate>
 class worker : public detail::post_api<worker<In, Out, Data>, In>,
                public detail::receive_calls<worker<In, Out, Data>, Out> {
-  static_assert(std::is_object_v<Data> && std::move_constructible<Data>,
-                "worker_data is moved into the worker");
+  static_assert(std::is_object_v<Data> && std::move_constructible<Data>, "worker_data is moved into the worker");
   using state = detail::worker_state<In, Out, Data>;
 
  public:
@@ -294,21 +293,19 @@ class worker : public detail::post_api<worker<In, Out, Data>, In>,
     {
       std::lock_guard lock(s.message_mutex);
       if (s.has_message_handler) throw already_handled();
-      s.dispatcher = std::thread(
-          [tasks = queue->tasks, who = static_cast<const void*>(&s), id = s.id, base = s.name]() mutable noexcept {
-            detail::current_dispatcher() = who;
-            detail::name_this_thread(base, id, "m");
-            for (auto& task : tasks) task();  // a handler's exception ends here: std::terminate
-          });
+      s.dispatcher = std::thread([tasks = queue->tasks, who = static_cast<const void*>(&s), id = s.id,
+                                  base = s.name]() mutable noexcept {
+        detail::current_dispatcher() = who;
+        detail::name_this_thread(base, id, "m");
+        for (auto& task : tasks) task();  // a handler's exception ends here: std::terminate
+      });
       s.has_message_handler = true;
     }
     // The handler owns the queue: the port posts to it only while the handler exists, and
     // once the handler is released (port closed and drained) the queue closes.
-    s.port.on_message(
-        [f = std::decay_t<F>(std::forward<F>(handler)), keep = queue](Out&& m) mutable {
-          std::invoke(f, std::move(m));
-        },
-        *queue);
+    s.port.on_message([f = std::decay_t<F>(std::forward<F>(handler)),
+                       keep = queue](Out&& m) mutable { std::invoke(f, std::move(m)); },
+                      *queue);
   }
 
   // Requests the stop token and closes the port, both ways. Idempotent, never blocks. Does
@@ -362,9 +359,7 @@ class worker : public detail::post_api<worker<In, Out, Data>, In>,
   // A copy of fn, called with the event's arguments (as lvalues, on a mutable copy).
   template <class... Args, class F>
   static void listen(detail::once_event<Args...>& event, F&& fn) {
-    event.listen([f = std::decay_t<F>(std::forward<F>(fn))](const Args&... args) mutable {
-      std::invoke(f, args...);
-    });
+    event.listen([f = std::decay_t<F>(std::forward<F>(fn))](const Args&... args) mutable { std::invoke(f, args...); });
   }
 
   static std::logic_error already_handled() {

@@ -221,9 +221,7 @@ class sequential_run {
     M v(next_id_++);
     channel& ch = pick(arg);
     const auto d = std::chrono::microseconds(arg & 4 ? 2 : 0);
-    sending(v, m_.send_answer(), [&](M& x) {
-      return arg & 8 ? ch.send_for(std::move(x), d) : ch.send_for(x, d);
-    });
+    sending(v, m_.send_answer(), [&](M& x) { return arg & 8 ? ch.send_for(std::move(x), d) : ch.send_for(x, d); });
   }
 
   // What a receive should return: nullopt, or the front message; skipped slots on the way

@@ -186,8 +186,7 @@ void concurrent(std::size_t initial_capacity, unsigned mode, const std::vector<o
         // done is read before the steal: an empty answer after it means nothing is left
         // for this thief (the owner pushes nothing once done is set).
         const bool last = done.load(std::memory_order_acquire);
-        const steal_status s =
-            refuse_threes ? d.steal(v, [](const T& x) { return x.id() % 3 != 0; }) : d.steal(v);
+        const steal_status s = refuse_threes ? d.steal(v, [](const T& x) { return x.id() % 3 != 0; }) : d.steal(v);
         if (s == steal_status::success) {
           if (!v.intact()) ++torn[k];
           mine.push_back(v.id());

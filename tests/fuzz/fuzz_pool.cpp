@@ -176,7 +176,7 @@ class harness {
   void add_children(std::size_t parent, unsigned c, byte_reader& in, unsigned depth) {
     const auto mode = static_cast<children>(1 + c % 4);
     const std::size_t count = 1 + (c >> 2) % 3;
-    const kind how = mode == children::group ? kind::group_member
+    const kind how = mode == children::group  ? kind::group_member
                      : mode == children::post ? kind::posted
                                               : kind::submitted;
     std::vector<std::size_t> direct;
@@ -512,9 +512,18 @@ class harness {
     bool endless = false;
     const auto start = steady_clock::now();
     switch (how) {
-      case 0: case 1: case 2: case 3: s = f.wait_for(microseconds(how)); break;
-      case 4: s = f.wait_for(hours::max()); endless = true; break;
-      case 5: s = f.wait_for(duration<double>(std::numeric_limits<double>::infinity())); endless = true; break;
+      case 0:
+      case 1:
+      case 2:
+      case 3: s = f.wait_for(microseconds(how)); break;
+      case 4:
+        s = f.wait_for(hours::max());
+        endless = true;
+        break;
+      case 5:
+        s = f.wait_for(duration<double>(std::numeric_limits<double>::infinity()));
+        endless = true;
+        break;
       case 6: s = f.wait_for(nanoseconds::min()); break;
       default:
         if (was_ready) {
@@ -550,14 +559,16 @@ class harness {
       }
       done.fetch_add(1);
     });
-    for (int k = 0; k < 2; ++k) ts.emplace_back([&] {
-      p_->wait_idle();
-      done.fetch_add(1);
-    });
-    for (int k = 0; k < 2; ++k) ts.emplace_back([&] {
-      p_->shutdown();
-      done.fetch_add(1);
-    });
+    for (int k = 0; k < 2; ++k)
+      ts.emplace_back([&] {
+        p_->wait_idle();
+        done.fetch_add(1);
+      });
+    for (int k = 0; k < 2; ++k)
+      ts.emplace_back([&] {
+        p_->shutdown();
+        done.fetch_add(1);
+      });
     const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
     while (done.load() < 5) {
       if (std::chrono::steady_clock::now() > until) fail("shutdown/wait_idle/post from several threads hung");

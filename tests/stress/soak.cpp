@@ -196,9 +196,10 @@ class soak {
     }
     const double ratio = rates_.back() / rates_.front();
     const double cpu_ratio = cpu_rates_.front() > 0 ? cpu_rates_.back() / cpu_rates_.front() : 0;
-    std::printf("verdict: all checks passed; last minute %.0f tasks/s / first minute %.0f tasks/s = %.3f (%s); "
-                "per CPU-second %.3f\n",
-                rates_.back(), rates_.front(), ratio, ratio >= 0.9 ? "flat" : "slower at the end", cpu_ratio);
+    std::printf(
+        "verdict: all checks passed; last minute %.0f tasks/s / first minute %.0f tasks/s = %.3f (%s); "
+        "per CPU-second %.3f\n",
+        rates_.back(), rates_.front(), ratio, ratio >= 0.9 ? "flat" : "slower at the end", cpu_ratio);
     return ratio < o_.min_ratio ? 2 : 0;
   }
 

@@ -38,9 +38,11 @@ constexpr std::uint64_t policies = bobbin_test::policy_count;
 
 }  // namespace
 
-TEST_CASE_TEMPLATE("stress: rounds of nested tasks with errors, cancellations and a concurrent shutdown_now, every "
-                   "task accounted for" * doctest::timeout(900),
-                   P, BOBBIN_TEST_POLICIES) {
+TEST_CASE_TEMPLATE(
+    "stress: rounds of nested tasks with errors, cancellations and a concurrent shutdown_now, every "
+    "task accounted for" *
+        doctest::timeout(900),
+    P, BOBBIN_TEST_POLICIES) {
   const std::uint64_t total = env_or("BOBBIN_STRESS_TASKS", 10'000'000);
   const std::uint64_t seed = env_or("BOBBIN_STRESS_SEED", 0x5eed);
   const std::uint64_t mine = std::max<std::uint64_t>(1, total / policies);
@@ -81,8 +83,8 @@ TEST_CASE_TEMPLATE("stress: rounds of nested tasks with errors, cancellations an
           << sum.posts << " posted, " << sum.group_tasks << " in groups), " << sum.ran << " ran (" << sum.threw
           << " threw), " << sum.cancelled << " cancelled (" << sum.cancel_won << " by future::cancel, "
           << sum.shutdown_now_cancelled << " by shutdown_now, " << sum.late_children
-          << " submitted after its stop request), " << sum.not_accepted << " not accepted ("
-          << sum.refused_roots << " roots refused); " << seconds.str());
+          << " submitted after its stop request), " << sum.not_accepted << " not accepted (" << sum.refused_roots
+          << " roots refused); " << seconds.str());
   CHECK(sum.accepted + sum.not_accepted == mine);
   CHECK(sum.accepted == sum.ran + sum.cancelled);
 }

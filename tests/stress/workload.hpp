@@ -125,9 +125,8 @@ namespace detail {
 
 inline std::string describe_round(const round_config& c) {
   std::ostringstream s;
-  s << "round seed 0x" << std::hex << c.seed << std::dec << ", " << c.tasks << " tasks, " << c.threads
-    << " threads, " << c.producers << " producers, queue_capacity " << c.queue_capacity << ", priority_aging "
-    << c.priority_aging;
+  s << "round seed 0x" << std::hex << c.seed << std::dec << ", " << c.tasks << " tasks, " << c.threads << " threads, "
+    << c.producers << " producers, queue_capacity " << c.queue_capacity << ", priority_aging " << c.priority_aging;
   return s.str();
 }
 
@@ -386,7 +385,10 @@ void node<Policy>::children_in_group() {
   if (!right) {
     std::ostringstream s;
     s << "task_group of task " << id_ << ": wait() said "
-      << (said == none ? "nothing" : said == own_error ? "stress_error" : said == cancelled ? "task_cancelled" : "?")
+      << (said == none        ? "nothing"
+          : said == own_error ? "stress_error"
+          : said == cancelled ? "task_cancelled"
+                              : "?")
       << " (error id " << error_id << "), but a child threw: " << any_threw << ", a child never ran: " << any_missing;
     r_->fail(s.str());
   }
@@ -503,8 +505,8 @@ class round_runner {
           s.cancelled < last.cancelled || s.submitted < last.submitted) {
         std::ostringstream m;
         m << "stats() went wrong while running: submitted " << s.submitted << " (before " << last.submitted
-          << "), completed " << s.completed << " (" << last.completed << "), failed " << s.failed << " ("
-          << last.failed << "), cancelled " << s.cancelled << " (" << last.cancelled << ")";
+          << "), completed " << s.completed << " (" << last.completed << "), failed " << s.failed << " (" << last.failed
+          << "), cancelled " << s.cancelled << " (" << last.cancelled << ")";
         r_.fail(m.str());
       }
       last = s;
@@ -538,8 +540,8 @@ class round_runner {
     auto problem = [&](std::uint32_t id, const std::string& what) {
       if (problems.size() < 20) {
         std::ostringstream s;
-        s << "task " << id << ": " << what << " (flags 0x" << std::hex << r_.flags[id].load() << std::dec
-          << ", ran " << unsigned{r_.ran[id].load()} << ", destroyed " << unsigned{r_.destroyed[id].load()} << ")";
+        s << "task " << id << ": " << what << " (flags 0x" << std::hex << r_.flags[id].load() << std::dec << ", ran "
+          << unsigned{r_.ran[id].load()} << ", destroyed " << unsigned{r_.destroyed[id].load()} << ")";
         problems.push_back(s.str());
       }
     };
@@ -630,13 +632,11 @@ class round_runner {
       if (!ok) problems.push_back(what);
     };
     auto num = [](std::uint64_t v) { return std::to_string(v); };
-    expect(rep.accepted + rep.not_accepted == c.tasks,
-           "ids: accepted " + num(rep.accepted) + " + not accepted " + num(rep.not_accepted) + " != planned " +
-               num(c.tasks));
+    expect(rep.accepted + rep.not_accepted == c.tasks, "ids: accepted " + num(rep.accepted) + " + not accepted " +
+                                                           num(rep.not_accepted) + " != planned " + num(c.tasks));
     expect(rep.accepted == rep.ran + rep.cancelled, "accepted != ran + cancelled");
     const bobbin::pool_stats s = r_.pool.stats();
-    expect(s.submitted == rep.accepted,
-           "stats().submitted " + num(s.submitted) + " != accepted " + num(rep.accepted));
+    expect(s.submitted == rep.accepted, "stats().submitted " + num(s.submitted) + " != accepted " + num(rep.accepted));
     // failed: the tasks with a future and the posted ones that threw. A task_group task
     // that throws is counted as completed today (its group catches the exception to rethrow
     // it from wait()); counting it as failed, as DESIGN.md's "ran and threw" reads, passes too.

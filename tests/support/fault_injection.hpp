@@ -61,9 +61,9 @@ void on_fresh_thread(F&& f) {
 
 // A pool's options whose threads count for inject::on_pool_threads.
 inline bobbin::pool_options options(std::size_t threads, std::size_t queue_capacity = 0) {
-  return {.threads = threads,
-          .queue_capacity = queue_capacity,
-          .on_thread_start = [](std::size_t) { inject::is_pool_thread = true; }};
+  return {.threads = threads, .queue_capacity = queue_capacity, .on_thread_start = [](std::size_t) {
+            inject::is_pool_thread = true;
+          }};
 }
 
 // Holds the threads that pass it until it opens; counts them. Never allocates.

@@ -69,7 +69,9 @@ inline constexpr bool shares_tasks = [] {
 }();
 
 template <class Q>
-concept counts_running = requires { requires bool{Q::counts_running}; };
+concept counts_running = requires {
+  requires bool { Q::counts_running };
+};
 
 template <class Q>
 concept goes_idle = requires(Q& q, std::size_t w) {

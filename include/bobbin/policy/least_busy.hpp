@@ -21,8 +21,8 @@
 #include <memory>
 
 #include "../detail/config.hpp"
-#include "../detail/task/task_injector.hpp"
 #include "../detail/policy/per_worker_queue.hpp"
+#include "../detail/task/task_injector.hpp"
 #include "concept.hpp"
 
 namespace bobbin {

@@ -18,10 +18,10 @@
 #include <cstdint>
 #include <memory>
 
-#include "../detail/sync/asymmetric_fence.hpp"
 #include "../detail/config.hpp"
-#include "../detail/task/ws_deque.hpp"
+#include "../detail/sync/asymmetric_fence.hpp"
 #include "../detail/task/task_injector.hpp"
+#include "../detail/task/ws_deque.hpp"
 #include "concept.hpp"
 
 namespace bobbin {
@@ -75,8 +75,10 @@ struct work_stealing {
       own& me = own_[w];
       const detail::task::word* s = pop_own(me);
       if (s == nullptr) return nullptr;
-      if (me.thief && ++me.own_pops >= own_pops_to_withdraw) [[unlikely]] leave_thieving(me);
-      if (detail::task::depth_of(s) >= min_depth) [[likely]] return s;
+      if (me.thief && ++me.own_pops >= own_pops_to_withdraw) [[unlikely]]
+        leave_thieving(me);
+      if (detail::task::depth_of(s) >= min_depth) [[likely]]
+        return s;
       // Too shallow for this waiter: back where it was (no growth: it just left).
       detail::task t = detail::task::adopt_words(s);
       me.deque.push(t.bytes());
@@ -85,7 +87,8 @@ struct work_stealing {
     }
 
    private:
-    BOBBIN_NOINLINE bool pop_elsewhere(std::size_t w, detail::task& out, detail::pop_info& info, std::uint32_t min_depth) {
+    BOBBIN_NOINLINE bool pop_elsewhere(std::size_t w, detail::task& out, detail::pop_info& info,
+                                       std::uint32_t min_depth) {
       own& me = own_[w];
       // Tasks from outside have depth 0: only for an unrestricted taker.
       if (min_depth == 0 && take_injected(me, out, info)) {

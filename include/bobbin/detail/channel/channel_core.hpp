@@ -37,10 +37,10 @@
 #include <variant>
 
 #include "../queue/bounded_ring.hpp"
-#include "../time/deadline.hpp"
-#include "../queue/slot_storage.hpp"
 #include "../queue/segmented_queue.hpp"
+#include "../queue/slot_storage.hpp"
 #include "../sync/wait_gate.hpp"
+#include "../time/deadline.hpp"
 
 namespace bobbin::detail {
 
@@ -128,8 +128,7 @@ class channel_core {
   // Blocks until a message or closed-and-drained (then nullopt).
   std::optional<T> receive() {
     std::optional<T> out;
-    if (try_receive(out) == pop_status::empty)
-      not_empty_.wait([&] { return try_receive(out) != pop_status::empty; });
+    if (try_receive(out) == pop_status::empty) not_empty_.wait([&] { return try_receive(out) != pop_status::empty; });
     return out;
   }
 

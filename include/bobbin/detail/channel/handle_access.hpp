@@ -26,7 +26,8 @@ namespace bobbin::detail {
 
 template <class P>
 P& checked(const std::shared_ptr<P>& p, const char* what) {
-  if (!p) [[unlikely]] throw_moved_from(what);
+  if (!p) [[unlikely]]
+    throw_moved_from(what);
   return *p;
 }
 

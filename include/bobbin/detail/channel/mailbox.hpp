@@ -40,9 +40,9 @@
 #include <type_traits>
 #include <utility>
 
+#include "../queue/slot_storage.hpp"
 #include "channel_core.hpp"
 #include "executor.hpp"
-#include "../queue/slot_storage.hpp"
 
 namespace bobbin::detail {
 

@@ -35,9 +35,9 @@ namespace bobbin::detail {
 
 // What a future<T> stores: T itself, a reference_wrapper for T&, monostate for void.
 template <class T>
-using stored_t = std::conditional_t<std::is_void_v<T>, std::monostate,
-                                    std::conditional_t<std::is_reference_v<T>,
-                                                       std::reference_wrapper<std::remove_reference_t<T>>, T>>;
+using stored_t = std::conditional_t<
+    std::is_void_v<T>, std::monostate,
+    std::conditional_t<std::is_reference_v<T>, std::reference_wrapper<std::remove_reference_t<T>>, T>>;
 
 class state_base : public awaitable {
  public:

@@ -52,9 +52,7 @@ class alignas(cache_line) per_worker_queue {
     return true;
   }
 
-  bool has_work(std::uint32_t) const noexcept {
-    return !local_.empty() || size_.load(std::memory_order_seq_cst) != 0;
-  }
+  bool has_work(std::uint32_t) const noexcept { return !local_.empty() || size_.load(std::memory_order_seq_cst) != 0; }
 
  private:
   // The deepest task held here (the oldest among equals), whatever min_depth (see the top).

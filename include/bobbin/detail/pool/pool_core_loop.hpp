@@ -111,7 +111,8 @@ inline bool pool_core<Policy>::sleep(worker& w, detail::awaitable* a, std::uint3
   detail::asymmetric_fence::heavy();
   const bool work = queues_.has_work_for(w.idx, min_depth);
   const bool nothing = !work && (a != nullptr ? !a->done() : !stopping_.load(std::memory_order_seq_cst));
-  if (nothing && min_depth != 0) [[unlikely]] warn_stack_budget(w);
+  if (nothing && min_depth != 0) [[unlikely]]
+    warn_stack_budget(w);
   if (nothing) park.park();
   const bool chosen = idle_.leave(w.idx, work);
   if (a != nullptr && !a->try_unregister(&park)) park.wait_for(detail::wake_done);

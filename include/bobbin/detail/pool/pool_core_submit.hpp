@@ -95,12 +95,9 @@ template <policy Policy>
 inline auto pool_core<Policy>::reserve(bool block) -> admission {
   if (!takes_a_place()) return admission::accepted;
   switch (capacity_.take(block, closed_)) {
-    case queue_capacity::result::accepted:
-      return admission::accepted;
-    case queue_capacity::result::full:
-      return admission::full;
-    default:
-      return admission::closed;
+    case queue_capacity::result::accepted: return admission::accepted;
+    case queue_capacity::result::full: return admission::full;
+    default: return admission::closed;
   }
 }
 

@@ -54,7 +54,9 @@ class queue_capacity {
   // The pool closed (its `closed` flag is set): wake the producers blocked in take().
   void close() {
     if (capacity_ == 0) return;
-    { std::lock_guard lock(mutex_); }  // a producer between its check and its wait sees `closed`
+    {
+      std::lock_guard lock(mutex_);
+    }  // a producer between its check and its wait sees `closed`
     not_full_.notify_all();
   }
 

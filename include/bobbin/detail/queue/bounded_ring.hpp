@@ -46,12 +46,9 @@ class bounded_ring {
  public:
   // capacity >= 1; the caller checks.
   explicit bounded_ring(std::size_t capacity)
-      : n_(capacity),
-        mask_((capacity & (capacity - 1)) == 0 ? capacity - 1 : 0),
-        slots_(new slot[capacity]()) {
+      : n_(capacity), mask_((capacity & (capacity - 1)) == 0 ? capacity - 1 : 0), slots_(new slot[capacity]()) {
     check_layout();
-    for (std::size_t i = 0; i < capacity; ++i)
-      slots_[i].turn.store(writable(i), std::memory_order_relaxed);
+    for (std::size_t i = 0; i < capacity; ++i) slots_[i].turn.store(writable(i), std::memory_order_relaxed);
   }
 
   bounded_ring(const bounded_ring&) = delete;
@@ -195,8 +192,7 @@ class bounded_ring {
   static constexpr std::uint64_t skipped(std::uint64_t pos) noexcept { return pos * 4 + 2; }
 
   slot& at(std::uint64_t pos) const noexcept {
-    return slots_[mask_ != 0 || n_ == 1 ? static_cast<std::size_t>(pos & mask_)
-                                        : static_cast<std::size_t>(pos % n_)];
+    return slots_[mask_ != 0 || n_ == 1 ? static_cast<std::size_t>(pos & mask_) : static_cast<std::size_t>(pos % n_)];
   }
 
   template <class U>

@@ -57,9 +57,9 @@
 #include <utility>
 
 #include "../config.hpp"
-#include "slot_storage.hpp"
 #include "segment_list.hpp"
 #include "segment_lookup.hpp"
+#include "slot_storage.hpp"
 
 namespace bobbin::detail {
 
@@ -149,8 +149,7 @@ class segmented_queue : segment_lookup<segmented_queue<T>> {
     std::uint64_t h = head_.load(std::memory_order_seq_cst);
     for (;;) {
       segment* s = lookup::consumer_segment(h);
-      const std::uint32_t state =
-          s != nullptr ? s->slots[h & mask].state.load(std::memory_order_seq_cst) : empty_slot;
+      const std::uint32_t state = s != nullptr ? s->slots[h & mask].state.load(std::memory_order_seq_cst) : empty_slot;
       if (state != written_slot && state != skipped_slot) {
         // Nothing published at h: empty, or a push in progress there.
         if (closed_.load(std::memory_order_seq_cst) &&  // seq_cst: Dekker pair with close

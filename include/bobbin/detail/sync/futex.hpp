@@ -19,8 +19,8 @@
 
 #include <atomic>
 #include <chrono>
-#include <cstdint>
 #include <climits>
+#include <cstdint>
 
 #include "../time/deadline.hpp"
 
@@ -43,8 +43,8 @@ enum class futex_status { woken, not_equal, timed_out };
 inline long futex_syscall(const std::atomic<std::uint32_t>* word, int op, std::uint32_t val,
                           const timespec* timeout) noexcept {
   // The kernel reads the word itself; the cast drops only the atomic wrapper.
-  return ::syscall(SYS_futex, reinterpret_cast<const std::uint32_t*>(word), op | FUTEX_PRIVATE_FLAG,
-                   val, timeout, nullptr, 0);
+  return ::syscall(SYS_futex, reinterpret_cast<const std::uint32_t*>(word), op | FUTEX_PRIVATE_FLAG, val, timeout,
+                   nullptr, 0);
 }
 
 // Sleeps while *word == expected, at most `timeout` if given (relative).
@@ -93,7 +93,8 @@ inline futex_status futex_wait(const std::atomic<std::uint32_t>& word, std::uint
 
 inline int futex_wake(const std::atomic<std::uint32_t>& word, int n = INT_MAX) noexcept {
   auto& w = const_cast<std::atomic<std::uint32_t>&>(word);
-  if (n == 1) w.notify_one(); else w.notify_all();
+  if (n == 1) w.notify_one();
+  else w.notify_all();
   return 0;
 }
 

@@ -105,8 +105,7 @@ class completion {
   bool abandon() noexcept {
     std::uintptr_t expected = pending;
     // release: the completer that finds the tag sees what the consumer did before.
-    return slot_.compare_exchange_strong(expected, abandoned_tag, std::memory_order_acq_rel,
-                                         std::memory_order_acquire);
+    return slot_.compare_exchange_strong(expected, abandoned_tag, std::memory_order_acq_rel, std::memory_order_acquire);
   }
 
   bool try_register(waiter* w) noexcept {

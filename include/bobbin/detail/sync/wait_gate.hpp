@@ -94,8 +94,8 @@ class wait_gate {
     std::uint32_t s = state_.load(std::memory_order_seq_cst);  // seq_cst: as in notify_one
     while ((s & waiter_mask) != 0) {
       const std::uint32_t waiters = s & waiter_mask;
-      if (state_.compare_exchange_weak(s, (s - waiters) + waiters * token_one,
-                                       std::memory_order_release, std::memory_order_relaxed)) {
+      if (state_.compare_exchange_weak(s, (s - waiters) + waiters * token_one, std::memory_order_release,
+                                       std::memory_order_relaxed)) {
         futex_wake(state_, INT_MAX);
         return;
       }
@@ -171,8 +171,7 @@ class wait_gate {
     for (;;) {
       if (s >= token_one) {
         // acquire: pairs with notify's release.
-        if (state_.compare_exchange_weak(s, s - token_one, std::memory_order_acquire,
-                                         std::memory_order_relaxed))
+        if (state_.compare_exchange_weak(s, s - token_one, std::memory_order_acquire, std::memory_order_relaxed))
           return true;
         continue;
       }

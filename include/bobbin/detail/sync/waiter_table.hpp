@@ -68,8 +68,8 @@ class futex_signal {
       std::uint32_t s = state_.load(std::memory_order_acquire);  // pairs with signal()
       if (s == set) return true;
       // acquire on failure: it may read signal()'s store.
-      if (s == waiting && !state_.compare_exchange_weak(s, sleeping, std::memory_order_acquire,
-                                                        std::memory_order_acquire))
+      if (s == waiting &&
+          !state_.compare_exchange_weak(s, sleeping, std::memory_order_acquire, std::memory_order_acquire))
         continue;
       if (futex_wait(state_, sleeping, d) == futex_status::timed_out) return false;
     }

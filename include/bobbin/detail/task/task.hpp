@@ -56,8 +56,7 @@ class task {
   static_assert(sizeof(raw) == 64 && std::is_trivially_copyable_v<raw>);
 
   template <class F>
-  static constexpr bool stored_inline = std::is_trivially_copyable_v<F> && sizeof(F) <= inline_size &&
-                                        alignof(F) <= 8;
+  static constexpr bool stored_inline = std::is_trivially_copyable_v<F> && sizeof(F) <= inline_size && alignof(F) <= 8;
 
   // Empty. The storage is left uninitialised: it is written before it is read.
   task() noexcept {
@@ -165,7 +164,9 @@ class task {
   static task adopt_words(const word* w) noexcept {
     task t;
     [&]<std::size_t... k>(std::index_sequence<k...>) BOBBIN_ALWAYS_INLINE {
-      (store_word(reinterpret_cast<unsigned char*>(&t.raw_) + k * sizeof(std::uint64_t), w[k].load(std::memory_order_relaxed)), ...);
+      (store_word(reinterpret_cast<unsigned char*>(&t.raw_) + k * sizeof(std::uint64_t),
+                  w[k].load(std::memory_order_relaxed)),
+       ...);
     }(std::make_index_sequence<word_count>{});
     return t;
   }
@@ -255,7 +256,8 @@ class task {
   // A field of raw that lies within one word.
   template <class T, std::size_t Offset>
   static T field(const word* w) noexcept {
-    static_assert(std::is_trivially_copyable_v<T> && Offset % sizeof(std::uint64_t) + sizeof(T) <= sizeof(std::uint64_t));
+    static_assert(std::is_trivially_copyable_v<T> &&
+                  Offset % sizeof(std::uint64_t) + sizeof(T) <= sizeof(std::uint64_t));
     const std::uint64_t v = w[Offset / sizeof v].load(std::memory_order_relaxed);
     T out;
     std::memcpy(&out, reinterpret_cast<const unsigned char*>(&v) + Offset % sizeof v, sizeof out);

@@ -153,7 +153,8 @@ class task_injector : segment_lookup<task_injector> {
       if (!head_.compare_exchange_weak(h, k, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
       first.bytes() = s->slots[h & mask].raw;
       for (std::uint64_t j = h + 1; j < k; ++j) rest(s->slots[j & mask].raw);
-      s->consumed.fetch_add(static_cast<std::size_t>(k - h), std::memory_order_release);  // release: our reads come first
+      s->consumed.fetch_add(static_cast<std::size_t>(k - h),
+                            std::memory_order_release);  // release: our reads come first
       if (((k - 1) & mask) == mask) retire_segment(*s);  // we claimed its last ticket
       return static_cast<std::size_t>(k - h);
     }
@@ -161,7 +162,9 @@ class task_injector : segment_lookup<task_injector> {
 
   // Whether a take() may find something (counts pushes in progress). seq_cst: the
   // sleeper's side of the pool's Dekker handshake.
-  bool has_work() const noexcept { return tail_.load(std::memory_order_seq_cst) > head_.load(std::memory_order_seq_cst); }
+  bool has_work() const noexcept {
+    return tail_.load(std::memory_order_seq_cst) > head_.load(std::memory_order_seq_cst);
+  }
 
   // Tickets: every push so far took one below tail_ticket(); every one below head_ticket()
   // has been taken. (fifo stamps its nested tasks with tail_ticket() to keep one order.)
@@ -196,8 +199,7 @@ class task_injector : segment_lookup<task_injector> {
                   "tail_ must start a cache line of its own");
     static_assert(offsetof(q, appended_) + sizeof(appended_) <= offsetof(q, tail_) + cache_line,
                   "the producers' hint and segment count must share tail_'s line");
-    static_assert(offsetof(q, head_) % cache_line == 0 &&
-                      offsetof(q, head_) >= offsetof(q, tail_) + cache_line,
+    static_assert(offsetof(q, head_) % cache_line == 0 && offsetof(q, head_) >= offsetof(q, tail_) + cache_line,
                   "head_ (consumers) must sit on another cache line than tail_ (producers)");
     static_assert(offsetof(q, head_hint_) + sizeof(head_hint_) <= offsetof(q, head_) + cache_line,
                   "the consumers' hint must share head_'s line");

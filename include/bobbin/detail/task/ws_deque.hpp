@@ -38,8 +38,8 @@
 #include <utility>
 #include <vector>
 
-#include "../sync/asymmetric_fence.hpp"
 #include "../config.hpp"
+#include "../sync/asymmetric_fence.hpp"
 
 namespace bobbin::detail {
 

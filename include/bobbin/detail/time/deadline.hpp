@@ -46,11 +46,11 @@ enum class rounding { up, down };
 // Floating-point representations, and integers up to intmax_t's width (not bool nor the
 // character types).
 template <class Rep>
-concept supported_rep = std::is_floating_point_v<Rep> ||
-                        (std::is_integral_v<Rep> && sizeof(Rep) <= sizeof(std::intmax_t) &&
-                         !std::is_same_v<Rep, bool> && !std::is_same_v<Rep, char> &&
-                         !std::is_same_v<Rep, wchar_t> && !std::is_same_v<Rep, char8_t> &&
-                         !std::is_same_v<Rep, char16_t> && !std::is_same_v<Rep, char32_t>);
+concept supported_rep =
+    std::is_floating_point_v<Rep> ||
+    (std::is_integral_v<Rep> && sizeof(Rep) <= sizeof(std::intmax_t) && !std::is_same_v<Rep, bool> &&
+     !std::is_same_v<Rep, char> && !std::is_same_v<Rep, wchar_t> && !std::is_same_v<Rep, char8_t> &&
+     !std::is_same_v<Rep, char16_t> && !std::is_same_v<Rep, char32_t>);
 
 // A long double value, rounded, then clamped; NaN gives 0.
 inline count_t clamp_real(long double x, rounding r) noexcept {
@@ -72,8 +72,7 @@ count_t convert(Rep count) noexcept {
   constexpr auto num = static_cast<std::uintmax_t>(ratio::num);  // ratio_divide's num and den are > 0
   constexpr auto den = static_cast<std::uintmax_t>(ratio::den);
   if constexpr (std::is_floating_point_v<Rep>) {
-    return clamp_real(static_cast<long double>(count) * static_cast<long double>(num) /
-                          static_cast<long double>(den),
+    return clamp_real(static_cast<long double>(count) * static_cast<long double>(num) / static_cast<long double>(den),
                       R);
   } else {
     // On the magnitude, in unsigned arithmetic: any integral count fits (intmax_t's most
@@ -104,8 +103,8 @@ count_t convert(Rep count) noexcept {
       if (r > umax / num) {
         // Only for exotic period pairs (den × num beyond 64 bits): approximate, and step
         // one count further in the rounding direction, so never towards early.
-        const long double x = static_cast<long double>(m) * static_cast<long double>(num) /
-                              static_cast<long double>(den);
+        const long double x =
+            static_cast<long double>(m) * static_cast<long double>(num) / static_cast<long double>(den);
         count_t c = clamp_real(negative ? -x : x, R);
         if (R == rounding::up && c != count_max) ++c;
         if (R == rounding::down && c != count_min) --c;
@@ -122,8 +121,7 @@ count_t convert(Rep count) noexcept {
       ++whole;
     }
     if (negative) {
-      return whole > static_cast<std::uintmax_t>(count_max) ? count_min
-                                                            : -static_cast<count_t>(whole);
+      return whole > static_cast<std::uintmax_t>(count_max) ? count_min : -static_cast<count_t>(whole);
     }
     return whole > static_cast<std::uintmax_t>(count_max) ? count_max : static_cast<count_t>(whole);
   }
@@ -157,9 +155,8 @@ std::chrono::nanoseconds until(const std::chrono::time_point<Clock, Duration>& t
     if (!(t > now)) return std::chrono::nanoseconds::zero();  // NaN too
     using to_t = std::ratio_divide<typename Duration::period, std::nano>;
     using to_now = std::ratio_divide<typename now_duration::period, std::nano>;
-    const long double ahead =
-        static_cast<long double>(t.time_since_epoch().count()) * to_t::num / to_t::den -
-        static_cast<long double>(now.time_since_epoch().count()) * to_now::num / to_now::den;
+    const long double ahead = static_cast<long double>(t.time_since_epoch().count()) * to_t::num / to_t::den -
+                              static_cast<long double>(now.time_since_epoch().count()) * to_now::num / to_now::den;
     const count_t ns = clamp_real(ahead, rounding::up);
     return std::chrono::nanoseconds(ns < 1 ? 1 : ns);
   } else {
@@ -167,8 +164,8 @@ std::chrono::nanoseconds until(const std::chrono::time_point<Clock, Duration>& t
     // multiplication); then the difference, then nanoseconds.
     using common = typename std::common_type_t<Duration, now_duration>::period;
     const count_t a = convert<common, rounding::up, rep, typename Duration::period>(t.time_since_epoch().count());
-    const count_t b = convert<common, rounding::down, now_rep, typename now_duration::period>(
-        now.time_since_epoch().count());
+    const count_t b =
+        convert<common, rounding::down, now_rep, typename now_duration::period>(now.time_since_epoch().count());
     if (a == count_max || b == count_min) return std::chrono::nanoseconds::max();  // beyond the clock
     if (a == count_min || b == count_max || a <= b) return std::chrono::nanoseconds::zero();
     return std::chrono::nanoseconds(convert<std::nano, rounding::up, count_t, common>(subtract(a, b)));
@@ -240,9 +237,7 @@ class deadline {
   constexpr bool is_infinite() const noexcept { return kind_ == kind::never; }
 
   // True once the deadline has passed (on its clock). Never true for never().
-  bool has_passed() const noexcept {
-    return kind_ != kind::never && remaining() == std::chrono::nanoseconds::zero();
-  }
+  bool has_passed() const noexcept { return kind_ != kind::never && remaining() == std::chrono::nanoseconds::zero(); }
 
   // Time left: zero once passed, nanoseconds::max() for never().
   std::chrono::nanoseconds remaining() const noexcept {
