@@ -34,9 +34,12 @@
 //   allocate.
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <mutex>
+#include <type_traits>
 
+#include "../config.hpp"
 #include "segment_list.hpp"
 
 namespace bobbin::detail {
@@ -44,6 +47,22 @@ namespace bobbin::detail {
 template <class Queue>
 class segment_lookup {
  protected:
+  // The lines the members above must sit on (the producers' tail_, tail_hint_, appended_;
+  // the consumers' head_, head_hint_), for the queue's own check_layout() to call where
+  // the queue is complete.
+  static constexpr void check_lookup_layout() noexcept {
+    using q = Queue;
+    static_assert(std::is_standard_layout_v<q>, "offsetof below needs a standard-layout queue");
+    static_assert(alignof(q) >= cache_line && offsetof(q, tail_) % cache_line == 0,
+                  "tail_ must start a cache line of its own");
+    static_assert(offsetof(q, appended_) + sizeof(q::appended_) <= offsetof(q, tail_) + cache_line,
+                  "the producers' hint and segment count must share tail_'s line");
+    static_assert(offsetof(q, head_) % cache_line == 0 && offsetof(q, head_) >= offsetof(q, tail_) + cache_line,
+                  "head_ (consumers) must sit on another cache line than tail_ (producers)");
+    static_assert(offsetof(q, head_hint_) + sizeof(q::head_hint_) <= offsetof(q, head_) + cache_line,
+                  "the consumers' hint must share head_'s line");
+  }
+
   // A producer about to claim a ticket in segment k (a guess from the tail): appends the
   // segment now if it never was, so that std::bad_alloc comes before the claim.
   void prepare_segment(std::uint64_t k) {

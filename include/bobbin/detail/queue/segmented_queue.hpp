@@ -233,15 +233,7 @@ class segmented_queue : segment_lookup<segmented_queue<T>> {
   // rigtorp's MPMCQueue does in its constructor; offsetof needs a standard-layout class).
   static constexpr void check_layout() noexcept {
     using q = segmented_queue;
-    static_assert(std::is_standard_layout_v<q>, "offsetof below needs a standard-layout queue");
-    static_assert(alignof(q) >= cache_line && offsetof(q, tail_) % cache_line == 0,
-                  "tail_ must start a cache line of its own");
-    static_assert(offsetof(q, appended_) + sizeof(appended_) <= offsetof(q, tail_) + cache_line,
-                  "the producers' hint and segment count must share tail_'s line");
-    static_assert(offsetof(q, head_) % cache_line == 0 && offsetof(q, head_) >= offsetof(q, tail_) + cache_line,
-                  "head_ (consumers) must sit on another cache line than tail_ (producers)");
-    static_assert(offsetof(q, head_hint_) + sizeof(head_hint_) <= offsetof(q, head_) + cache_line,
-                  "the consumers' hint must share head_'s line");
+    lookup::check_lookup_layout();
     static_assert(offsetof(q, closed_) % cache_line == 0 && offsetof(q, closed_) >= offsetof(q, head_) + cache_line &&
                       offsetof(q, final_tail_) + sizeof(final_tail_) <= offsetof(q, closed_) + cache_line,
                   "closed_ and final_tail_ (read often, written once) must share a line of their own");

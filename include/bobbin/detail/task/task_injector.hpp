@@ -194,15 +194,7 @@ class task_injector : segment_lookup<task_injector> {
     static_assert(offsetof(segment, slots) % cache_line == 0 &&
                       offsetof(segment, slots) >= offsetof(segment, consumed) + cache_line,
                   "the slots must not share the consumed count's line");
-    static_assert(std::is_standard_layout_v<q>, "offsetof below needs a standard-layout queue");
-    static_assert(alignof(q) >= cache_line && offsetof(q, tail_) % cache_line == 0,
-                  "tail_ must start a cache line of its own");
-    static_assert(offsetof(q, appended_) + sizeof(appended_) <= offsetof(q, tail_) + cache_line,
-                  "the producers' hint and segment count must share tail_'s line");
-    static_assert(offsetof(q, head_) % cache_line == 0 && offsetof(q, head_) >= offsetof(q, tail_) + cache_line,
-                  "head_ (consumers) must sit on another cache line than tail_ (producers)");
-    static_assert(offsetof(q, head_hint_) + sizeof(head_hint_) <= offsetof(q, head_) + cache_line,
-                  "the consumers' hint must share head_'s line");
+    segment_lookup::check_lookup_layout();
     static_assert(offsetof(q, mutex_) % cache_line == 0 && offsetof(q, mutex_) >= offsetof(q, head_) + cache_line,
                   "the slow path (mutex and lists) must sit on a line of its own");
     static_assert(sizeof(q) % cache_line == 0, "the queue must not share its last line with a neighbour");
