@@ -16,6 +16,7 @@
 // What is where:
 //   future<T>                          this file: the API first, its definitions below
 //   when_all(futures...), (range)      detail/future/when_all.hpp, included here
+//   co_await fut (coroutines)          detail/future/future_awaiter.hpp
 //   the shared state, cancel machine   detail/future/shared_state.hpp
 //   the state of a submit              detail/future/task_state.hpp (included by the pool)
 //   the state of a then()              detail/future/continuation.hpp
@@ -28,6 +29,7 @@
 #include <utility>
 
 #include "detail/future/continuation.hpp"
+#include "detail/future/future_awaiter.hpp"
 #include "detail/future/shared_state.hpp"
 #include "detail/future/when_all.hpp"
 #include "detail/task/block_on.hpp"
@@ -100,6 +102,16 @@ class future {
   // exception. Consumes this future.
   template <class F>
   auto then(F&& fn);
+
+  // In a coroutine (bobbin::task): `T v = co_await fut;` suspends until the task ends,
+  // never blocking the thread, then gives the value or rethrows (task_cancelled if the
+  // coroutine's stop was requested meanwhile: the task is cancelled too). Consumes the
+  // future. See detail/future/future_awaiter.hpp.
+  detail::future_awaiter<T> operator co_await() && {
+    check();
+    return detail::future_awaiter<T>(std::exchange(s_, nullptr));
+  }
+  detail::future_awaiter<T> operator co_await() & { return std::move(*this).operator co_await(); }
 
  private:
   template <class>

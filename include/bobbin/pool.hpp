@@ -43,6 +43,7 @@
 #include "policies.hpp"
 #include "pool_base.hpp"
 #include "pool_stats.hpp"
+#include "task.hpp"
 
 namespace bobbin {
 
@@ -85,7 +86,9 @@ class pool final : public pool_base {
   std::size_t concurrency() const noexcept override { return core_->concurrency(); }
 
   // Runs fn(args...) on the pool; returns its bobbin::future. If fn takes a std::stop_token
-  // first, it gets one, requested by future::cancel() and shutdown_now(). From outside the
+  // first, it gets one, requested by future::cancel() and shutdown_now(). If fn is a
+  // coroutine function (returns bobbin::task<T>), the pool runs the coroutine and the
+  // future<T> holds its result; fn and args live until it ends (task.hpp). From outside the
   // pool, blocks while the queue is at queue_capacity. Throws pool_closed once the pool
   // refuses work; whatever building the task throws (its copy, std::bad_alloc).
   template <class F, class... Args>
@@ -142,8 +145,15 @@ class pool final : public pool_base {
   // A snapshot; never blocks the workers.
   pool_stats stats() const { return core_->stats(); }
 
-  // detail::scheduler (task_group, continuations).
+  // In a coroutine: `co_await pool.schedule();` continues on one of this pool's workers,
+  // and the coroutine's later resumptions happen there too (docs/async.md).
+  auto schedule() noexcept { return detail::schedule_awaiter(*core_); }
+
+  // detail::scheduler (task_group, continuations, coroutines).
   bool try_schedule(detail::task& t) override { return core_->try_schedule(t); }
+  void resume_later(std::coroutine_handle<> h) noexcept override { core_->resume_later(h); }
+  void root_finished(detail::task_outcome o) noexcept override { core_->root_finished(o); }
+  void report_error(std::exception_ptr e) noexcept override { core_->report_error(std::move(e)); }
 
  private:
   admission reserve(bool block) override { return core_->reserve(block); }

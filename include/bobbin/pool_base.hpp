@@ -14,6 +14,8 @@
 #include <type_traits>
 #include <utility>
 
+#include "detail/coro/promise.hpp"
+#include "detail/coro/root.hpp"
 #include "detail/task/scheduler.hpp"
 #include "detail/task/task.hpp"
 #include "detail/thread_state.hpp"
@@ -40,6 +42,8 @@ class pool_base : public detail::scheduler {
   void post(F&& fn, Args&&... args) {
     post(task_options{}, std::forward<F>(fn), std::forward<Args>(args)...);
   }
+  // A coroutine function (returning bobbin::task<T>) runs as a coroutine on the pool: its
+  // exception goes to on_error; wait_idle() waits for it to end, suspended or not.
   template <class F, class... Args>
   void post(const task_options& o, F&& fn, Args&&... args) {
     if (reserve(true) == admission::closed) throw pool_closed{};
@@ -88,13 +92,27 @@ class pool_base : public detail::scheduler {
   template <class F, class... Args>
   detail::task build_reserved(F&& fn, Args&&... args) {
     try {
-      return detail::task(make_detached(std::forward<F>(fn), std::forward<Args>(args)...));
+      if constexpr (detail::returns_coroutine_task<std::decay_t<F>, std::decay_t<Args>...>) {
+        return make_detached_coroutine(std::forward<F>(fn), std::forward<Args>(args)...);
+      } else {
+        return detail::task(make_detached(std::forward<F>(fn), std::forward<Args>(args)...));
+      }
     } catch (...) {
       unreserve();
       throw;
     }
   }
 
+  // A detached coroutine root: its state, whose future nobody holds (abandoned at once: the
+  // state goes when the coroutine ends, or when its runner is cancelled or discarded).
+  template <class F, class... Args>
+  detail::task make_detached_coroutine(F&& fn, Args&&... args) {
+    using R = typename std::invoke_result_t<std::decay_t<F>&, std::decay_t<Args>&...>::value_type;
+    auto* s = new detail::coro_state<R, std::decay_t<F>, std::decay_t<Args>...>(*this, true, std::forward<F>(fn),
+                                                                                std::forward<Args>(args)...);
+    s->abandon();
+    return detail::task(detail::state_runner{s});
+  }
   template <class F, class... Args>
   static auto make_detached(F&& fn, Args&&... args) {
     return [f = std::decay_t<F>(std::forward<F>(fn)), ... a = std::decay_t<Args>(std::forward<Args>(args))]() mutable {

@@ -12,6 +12,7 @@
 //   before_publish         pools (least_busy), futures, task groups: the end-of-task hook
 //   this_thread_parker     futures, task groups, pool::wait_idle: a parked outside thread
 //   free_blocks<Size>      future states: the per-thread block cache
+//   free_frames            coroutine frames (bobbin::task): the per-thread frame cache
 //   current_worker_id      worker.hpp: the dedicated (Node-style) worker the caller is
 //   current_dispatcher     worker.hpp: the worker whose message dispatcher the caller is
 //   current_monitor        supervisor.hpp: the supervisor whose monitor the caller is
@@ -89,6 +90,16 @@ struct free_block_list {
 template <std::size_t Size>
 free_block_list& free_blocks() noexcept {
   thread_local free_block_list l;
+  return l;
+}
+
+// A thread's free coroutine frames (detail/coro/frame_cache.hpp), one list per size class.
+struct free_frame_lists {
+  static constexpr std::size_t classes = 16;
+  free_block_list by_class[classes];
+};
+inline free_frame_lists& free_frames() noexcept {
+  thread_local free_frame_lists l;
   return l;
 }
 

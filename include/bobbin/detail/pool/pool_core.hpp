@@ -41,6 +41,8 @@
 #include "../../pool_base.hpp"
 #include "../../pool_stats.hpp"
 #include "../config.hpp"
+#include "../coro/promise.hpp"
+#include "../coro/root.hpp"
 #include "../future/task_state.hpp"
 #include "../sync/asymmetric_fence.hpp"
 #include "../task/scheduler.hpp"
@@ -105,6 +107,12 @@ class pool_core final : public pool_base {
   // virtual steps of a submission from outside.
   bool try_schedule(detail::task& t) override;
 
+  // ---- Coroutines, any thread (pool_core_submit.hpp; detail/coro/) ----
+  // Queues a resumption of h, counted by nobody (its root is); inline once the pool stops.
+  void resume_later(std::coroutine_handle<> h) noexcept override;
+  // A coroutine root (detail/coro/root.hpp) ended: count it as one finished task.
+  void root_finished(detail::task_outcome outcome) noexcept override;
+
   // ---- Waiting and stopping, any thread but the pool's own (pool_core_life.hpp) ----
   // Until every task accepted before the call has finished; sleeps meanwhile.
   void wait_idle();
@@ -131,8 +139,12 @@ class pool_core final : public pool_base {
   admission reserve(bool block) override;
   void unreserve() override;
   bool admit(detail::task& t, const task_options& o) override;
-  // A pool thread's submission: counted, queued, a sleeper woken if needed.
-  void push_local(worker& w, detail::task& t, const task_options& o);
+  // A pool thread's submission: counted (unless a coroutine's resumption), queued, a
+  // sleeper woken if needed.
+  void push_local(worker& w, detail::task& t, const task_options& o, bool counted = true);
+  // A coroutine's fork (pool_thread::spawn / take_back, detail/coro/promise.hpp).
+  void spawn(worker& w, std::coroutine_handle<> h) noexcept;
+  bool take_back(worker& w, std::coroutine_handle<> h) noexcept;
   // An outside submission counted but not queued after all.
   void withdraw_outside();
   // After making work visible and a fence: wake the one thread that may take it, or any.
@@ -173,7 +185,7 @@ class pool_core final : public pool_base {
   pool_base* user_facing() noexcept override { return face_.load(std::memory_order_acquire); }
   void thread_main(worker& w);
   void call_hook(const std::function<void(std::size_t)>& hook, std::size_t idx) noexcept;
-  void report_error(std::exception_ptr e) noexcept;
+  void report_error(std::exception_ptr e) noexcept override;
   // True iff every task accepted so far has finished (wait_idle's test).
   bool balanced() const noexcept;
   std::uint64_t total_cancelled() const noexcept;
@@ -197,6 +209,8 @@ class pool_core final : public pool_base {
 
   alignas(detail::cache_line) std::atomic<std::uint64_t> external_submitted_{0};
   std::atomic<bool> closed_{false};
+  // Coroutine roots that ended on a thread not of this pool (root_finished): ok, failed.
+  std::atomic<std::uint64_t> foreign_finished_[2] = {0, 0};
   // Its own line: pool threads read the bound after each outside task they take, and the
   // line above is the one every outside submission writes.
   alignas(detail::cache_line) detail::queue_capacity capacity_{options_.queue_capacity};
@@ -235,6 +249,8 @@ struct pool_core<Policy>::worker final : pool_thread, thread_record {
   scheduler& owner() noexcept override { return owner_pool; }
   std::size_t index() const noexcept override { return idx; }
   std::stop_token stop_token() const noexcept override { return owner_pool.stop_source_.get_token(); }
+  void spawn(std::coroutine_handle<> h) noexcept override { owner_pool.spawn(*this, h); }
+  bool take_back(std::coroutine_handle<> h) noexcept override { return owner_pool.take_back(*this, h); }
 
   pool_core& owner_pool;
 };

@@ -140,6 +140,8 @@ inline pool_stats pool_core<Policy>::stats() const {
     running += w->running.load(std::memory_order_acquire);
     s.workers.push_back(ws);
   }
+  s.completed += foreign_finished_[0].load(std::memory_order_acquire);
+  s.failed += foreign_finished_[1].load(std::memory_order_acquire);
   s.taken_at = std::chrono::steady_clock::now();
   s.alive_time = s.taken_at - started_at_;
   if constexpr (pool_stats_enabled) {
@@ -183,7 +185,8 @@ inline void pool_core<Policy>::report_error(std::exception_ptr e) noexcept {
 // unfinished.
 template <policy Policy>
 inline bool pool_core<Policy>::balanced() const noexcept {
-  std::uint64_t finished = 0;
+  std::uint64_t finished =
+      foreign_finished_[0].load(std::memory_order_seq_cst) + foreign_finished_[1].load(std::memory_order_seq_cst);
   for (const auto& w : workers_) finished += w->finished();
   std::uint64_t submitted = external_submitted_.load(std::memory_order_seq_cst);
   for (const auto& w : workers_) submitted += w->submitted.get();

@@ -148,7 +148,7 @@ BOBBIN_ALWAYS_INLINE inline void pool_core<Policy>::run(worker& w, detail::task&
   // A future's or a group's runner catches its callable's exception and returns how the
   // task ended; any other task ended ok unless it threw.
   detail::task_outcome outcome;
-  if (cancelling_.load(std::memory_order_relaxed)) {
+  if (cancelling_.load(std::memory_order_relaxed) && !t.runs_when_cancelled()) {
     t.reset();
     outcome = detail::task_outcome::cancelled;
   } else {
@@ -220,6 +220,7 @@ BOBBIN_ALWAYS_INLINE inline void pool_core<Policy>::task_ends(worker& w, std::ui
 
 template <policy Policy>
 BOBBIN_ALWAYS_INLINE inline void pool_core<Policy>::count_outcome(worker& w, detail::task_outcome outcome) noexcept {
+  if (outcome == detail::task_outcome::suspended) return;  // its root counts it (detail/coro/root.hpp)
   if constexpr (!pool_stats_enabled) {
     w.completed.add();
   } else if (outcome == detail::task_outcome::ok) [[likely]] {

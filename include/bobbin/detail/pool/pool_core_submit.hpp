@@ -57,12 +57,20 @@ inline auto pool_core<Policy>::submit_reserved(const task_options& o, F&& fn, Ar
   static_assert((std::is_nothrow_destructible_v<Fn> && ... && std::is_nothrow_destructible_v<std::decay_t<Args>>),
                 "bobbin: a task's callable, and everything it captures or is given, must not throw from its "
                 "destructor");
-  using R = typename std::conditional_t<std::is_invocable_v<Fn&, std::stop_token, std::decay_t<Args>&&...>,
-                                        std::invoke_result<Fn&, std::stop_token, std::decay_t<Args>&&...>,
-                                        std::invoke_result<Fn&, std::decay_t<Args>&&...>>::type;
+  using R0 = typename std::conditional_t<std::is_invocable_v<Fn&, std::stop_token, std::decay_t<Args>&&...>,
+                                         std::invoke_result<Fn&, std::stop_token, std::decay_t<Args>&&...>,
+                                         std::invoke_result<Fn&, std::decay_t<Args>&&...>>::type;
+  // A coroutine function (returns bobbin::task<T>): the future is the coroutine's.
+  constexpr bool coroutine = detail::coroutine_task<R0>;
+  using R = typename std::conditional_t<coroutine, detail::task_value_of<R0>, std::type_identity<R0>>::type;
   detail::value_state<R>* s;
   try {
-    s = new detail::task_state<R, Fn, std::decay_t<Args>...>(std::forward<F>(fn), std::forward<Args>(args)...);
+    if constexpr (coroutine) {
+      s = new detail::coro_state<R, Fn, std::decay_t<Args>...>(*this, false, std::forward<F>(fn),
+                                                               std::forward<Args>(args)...);
+    } else {
+      s = new detail::task_state<R, Fn, std::decay_t<Args>...>(std::forward<F>(fn), std::forward<Args>(args)...);
+    }
   } catch (...) {
     unreserve();
     throw;
@@ -109,14 +117,14 @@ inline void pool_core<Policy>::unreserve() {
 }
 
 template <policy Policy>
-inline void pool_core<Policy>::push_local(worker& w, detail::task& t, const task_options& o) {
+inline void pool_core<Policy>::push_local(worker& w, detail::task& t, const task_options& o, bool counted) {
   t.set_depth(w.depth + 1);
-  w.submitted.add();  // before the task is visible: see balanced()
+  if (counted) w.submitted.add();  // before the task is visible: see balanced()
   std::size_t target;
   try {
     target = queues_.push(t, o, w.idx);  // may throw std::bad_alloc, t untouched
   } catch (...) {
-    w.submitted.sub();
+    if (counted) w.submitted.sub();
     throw;
   }
   detail::asymmetric_fence::light();  // publish before looking for sleepers (idle_workers.hpp)
@@ -162,6 +170,60 @@ inline void pool_core<Policy>::wake(std::size_t target) {
     if (target != detail::any_worker) return idle_.wake(target);
   }
   wake_any();
+}
+
+}  // namespace bobbin::detail
+
+namespace bobbin::detail {
+
+// A coroutine's resumption: on this thread's own queue from one of ours; from elsewhere
+// into the shared queue, taking a place beyond queue_capacity if need be (a pool thread
+// gives one back when it takes it; a resumption must never wait or be refused). Once the
+// pool stops, nobody would take it: run it here.
+template <policy Policy>
+inline void pool_core<Policy>::resume_later(std::coroutine_handle<> h) noexcept {
+  if (worker* w = current_worker_of_this()) return spawn(*w, h);
+  if (stopping_.load(std::memory_order_acquire)) return h.resume();
+  detail::task t(detail::resume_entry{h});
+  if (capacity_.bounded()) capacity_.force_take();
+  const std::size_t target = queues_.push(t, task_options{}, detail::outside);  // bad_alloc: terminate
+  detail::asymmetric_fence::light();  // publish before looking for sleepers (idle_workers.hpp)
+  wake(target);
+}
+
+template <policy Policy>
+inline void pool_core<Policy>::spawn(worker& w, std::coroutine_handle<> h) noexcept {
+  detail::task t(detail::resume_entry{h});
+  push_local(w, t, task_options{}, false);  // bad_alloc while growing the queue: terminate
+}
+
+// The newest task of w's own queue, if it is exactly the resumption of h; put back (into
+// the slot it just left: no growth) otherwise.
+template <policy Policy>
+inline bool pool_core<Policy>::take_back(worker& w, std::coroutine_handle<> h) noexcept {
+  if constexpr (policy_parts::pops_in_place<queues_type>) {
+    const detail::task::word* s = queues_.pop_local_in_place(w.idx, 0);
+    if (s == nullptr) return false;
+    if (detail::task::words_hold(s, detail::resume_entry{h})) return true;
+    detail::task t = detail::task::adopt_words(s);
+    (void)queues_.push(t, task_options{}, w.idx);
+    return false;
+  } else {
+    return false;
+  }
+}
+
+// Counted like a task that ran on this thread if it is one of ours, else in the shared
+// foreign count; then wait_idle() may be satisfied, and its waiters woken (a pool thread
+// wakes them when it goes to sleep, but this may be no pool thread).
+template <policy Policy>
+inline void pool_core<Policy>::root_finished(detail::task_outcome outcome) noexcept {
+  if (worker* w = current_worker_of_this()) {
+    count_outcome(*w, outcome);
+  } else {
+    foreign_finished_[outcome == detail::task_outcome::ok ? 0 : 1].fetch_add(1, std::memory_order_seq_cst);
+    if (idle_waiters_.any()) idle_waiters_.wake_all();
+  }
 }
 
 }  // namespace bobbin::detail

@@ -39,6 +39,12 @@ class queue_capacity {
     return result::accepted;
   }
 
+  // Takes a place even when full (a coroutine's resumption, which must never wait: its
+  // task already holds or held one); the count may exceed the capacity briefly.
+  void force_take() {
+    std::lock_guard lock(mutex_);
+    ++queued_;
+  }
   // Gives back n places (nothing when unbounded).
   void give_back(std::size_t n = 1) {
     if (capacity_ == 0 || n == 0) return;

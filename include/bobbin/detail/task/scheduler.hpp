@@ -4,7 +4,12 @@
 //
 // - scheduler: something that runs tasks (a pool). try_schedule() may be called from any
 //   thread; it takes the task (leaving `t` empty) and returns true, or returns false and
-//   leaves `t` untouched once the pool no longer accepts work.
+//   leaves `t` untouched once the pool no longer accepts work. A scheduler is also where
+//   coroutines resume (resumer, detail/coro/context.hpp: resume_later queues a resumption
+//   that no statistics count) and the home of coroutine roots (detail/coro/root.hpp): a
+//   root is counted as one task, submitted when it is queued and finished when the
+//   coroutine ends (root_finished, from any thread), so wait_idle() waits for suspended
+//   coroutines too; report_error() takes a detached root's exception (on_error).
 // - awaitable: what a blocked thread waits for (a future's state, a task group).
 // - pool_thread: a pool's record of one of its threads, installed for that thread in
 //   detail::current_pool_thread() (thread_state.hpp). help_until() runs the pool's
@@ -17,19 +22,23 @@
 // "Worker" in bobbin's public names means either a pool's thread (this_worker::index) or
 // a dedicated worker (worker.hpp); inside detail/, a pool's thread is a pool_thread.
 
+#include <coroutine>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <stop_token>
 
+#include "../coro/context.hpp"
 #include "../sync/parker.hpp"
 #include "task.hpp"
 
 namespace bobbin::detail {
 
-struct scheduler {
+struct scheduler : resumer {
   virtual bool try_schedule(task& t) = 0;
   virtual std::size_t concurrency() const noexcept = 0;
+  virtual void root_finished(task_outcome outcome) noexcept = 0;
+  virtual void report_error(std::exception_ptr e) noexcept = 0;
 
  protected:
   ~scheduler() = default;
@@ -63,6 +72,13 @@ struct pool_thread {
   virtual scheduler& owner() noexcept = 0;
   virtual std::size_t index() const noexcept = 0;
   virtual std::stop_token stop_token() const noexcept = 0;
+  // Coroutine fork-join (detail/coro/promise.hpp): spawn() queues a resumption of h on this
+  // thread's own queue, counted by nobody (it belongs to a root already counted); it
+  // cannot fail (out of memory while growing a queue terminates). take_back(h) takes the
+  // newest task of this thread's own queue back iff it is exactly that resumption of h
+  // (so the caller resumes h itself), and leaves the queue as it was otherwise.
+  virtual void spawn(std::coroutine_handle<> h) noexcept = 0;
+  virtual bool take_back(std::coroutine_handle<> h) noexcept = 0;
 
  protected:
   ~pool_thread() = default;

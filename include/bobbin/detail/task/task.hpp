@@ -33,8 +33,16 @@ namespace bobbin::detail {
 
 // How a task ended, for the pool's statistics: what task::run() returns. A callable that
 // catches its own exception (a future's runner, a task group's member) says so by
-// returning task_outcome; any other callable ends ok unless it throws.
-enum class task_outcome : std::uint8_t { ok, failed, cancelled };
+// returning task_outcome; any other callable ends ok unless it throws. `suspended`: the
+// task ran a coroutine, which is counted when its root ends (detail/coro/root.hpp), not
+// when a run of it returns.
+enum class task_outcome : std::uint8_t { ok, failed, cancelled, suspended };
+
+// A callable marked `using bobbin_always_runs = void;` is run even while its pool cancels
+// queued tasks (shutdown_now): the resumption of a suspended coroutine, which must run to
+// observe its stop request and unwind (detail/coro/promise.hpp).
+template <class F>
+concept always_runs = requires { typename F::bobbin_always_runs; };
 
 template <class F>
 concept has_cancel_hook = requires(F& f) {
@@ -99,6 +107,11 @@ class task {
 
   explicit operator bool() const noexcept { return raw_.ops != nullptr; }
 
+  // Whether the callable must run even while its pool cancels (see always_runs).
+  bool runs_when_cancelled() const noexcept {
+    return raw_.ops != nullptr && static_cast<const ops_table*>(raw_.ops)->runs_always;
+  }
+
   // Runs the callable and destroys it, leaving the task empty; returns how it ended (see
   // task_outcome). Exceptions propagate (the callable is destroyed first either way).
   task_outcome run() {
@@ -160,6 +173,14 @@ class task {
     const auto* ops = static_cast<const ops_table*>(field<const void*, offsetof(raw, ops)>(w));
     return ops->run_words(w + storage_word);
   }
+  // Whether the words hold a task whose callable is exactly `f` (a callable of one word,
+  // stored inline): how a coroutine's join recognises its own child's resumption.
+  template <class Fn>
+    requires(stored_inline<Fn> && sizeof(Fn) == sizeof(std::uint64_t))
+  static bool words_hold(const word* w, const Fn& f) noexcept {
+    return field<const void*, offsetof(raw, ops)>(w) == &ops_for<Fn> &&
+           w[storage_word].load(std::memory_order_relaxed) == std::bit_cast<std::uint64_t>(f);
+  }
   // The task held in the words, as an owning task (to cancel it, or to move it elsewhere).
   static task adopt_words(const word* w) noexcept {
     task t;
@@ -177,6 +198,7 @@ class task {
     task_outcome (*run_words)(const word* storage);
     void (*cancel)(unsigned char* storage) noexcept;
     void (*discard)(unsigned char* storage) noexcept;
+    bool runs_always;
   };
 
   template <class Fn>
@@ -277,7 +299,8 @@ class task {
   }
 
   template <class Fn>
-  static constexpr ops_table ops_for{&run_impl<Fn>, &run_words_impl<Fn>, &cancel_impl<Fn>, &discard_impl<Fn>};
+  static constexpr ops_table ops_for{&run_impl<Fn>, &run_words_impl<Fn>, &cancel_impl<Fn>, &discard_impl<Fn>,
+                                     always_runs<Fn>};
 
   raw raw_;
 };
