@@ -55,6 +55,7 @@
 
 #include "detail/coro/context.hpp"
 #include "detail/coro/promise.hpp"
+#include "detail/coro/transfer.hpp"
 #include "detail/future/shared_state.hpp"
 #include "future.hpp"
 
@@ -151,7 +152,7 @@ class [[nodiscard]] task {
     template <class P>
     std::coroutine_handle<> await_suspend(std::coroutine_handle<P> parent) noexcept {
       h.promise().await_by(parent, detail::context_of(parent));
-      return h;
+      return detail::transfer_to(h);
     }
     T await_resume() { return h.promise().result(); }
   };
@@ -190,9 +191,13 @@ child_ref child_of(const bobbin::task<T>& t) noexcept {
   return {t.handle(), &t.handle().promise()};
 }
 
+[[noreturn]] BOBBIN_NOINLINE inline void throw_empty_task() {
+  throw std::logic_error("bobbin: when_all/when_any over an empty task (moved from, or awaited)");
+}
 template <class T>
-void check_task(const bobbin::task<T>& t) {
-  if (!t.valid()) throw std::logic_error("bobbin: when_all/when_any over an empty task (moved from, or awaited)");
+BOBBIN_ALWAYS_INLINE inline void check_task(const bobbin::task<T>& t) {
+  if (!t.valid()) [[unlikely]]
+    throw_empty_task();
 }
 
 // A future as a task: awaiting it (future.hpp's awaiter: suspends, never blocks).
@@ -203,7 +208,7 @@ bobbin::task<T> await_future(future<T> f) {
 
 // Consumes its input, an lvalue too (awaiting consumes a task or a future anyway).
 template <class A>
-auto as_task(A&& a) {
+BOBBIN_ALWAYS_INLINE inline auto as_task(A&& a) {
   if constexpr (is_task_v<A>) {
     return std::remove_cvref_t<A>(std::move(a));
   } else {
@@ -220,22 +225,22 @@ class when_all_awaiter {
   static constexpr std::uint32_t n = sizeof...(T);
 
  public:
-  explicit when_all_awaiter(bobbin::task<T>&&... ts) : tasks_(std::move(ts)...) {
+  BOBBIN_ALWAYS_INLINE explicit when_all_awaiter(bobbin::task<T>&&... ts) : tasks_(std::move(ts)...) {
     std::apply([](const auto&... t) { (check_task(t), ...); }, tasks_);
   }
   when_all_awaiter(when_all_awaiter&&) = default;
 
   bool await_ready() const noexcept { return false; }
   template <class P>
-  std::coroutine_handle<> await_suspend(std::coroutine_handle<P> parent) noexcept {
+  BOBBIN_ALWAYS_INLINE std::coroutine_handle<> await_suspend(std::coroutine_handle<P> parent) noexcept {
     const coro_context ctx = context_of(parent);
     refs_ = std::apply([](const auto&... t) { return std::array<child_ref, n>{child_of(t)...}; }, tasks_);
     join_.n = n;
     join_.children = refs_.data();
-    return join_.fork(parent, ctx.where, ctx);
+    return transfer_to(join_.fork(parent, ctx.where, ctx));
   }
   // Every child has ended: the first failure in argument order, else every value.
-  std::tuple<stored_t<T>...> await_resume() {
+  BOBBIN_ALWAYS_INLINE std::tuple<stored_t<T>...> await_resume() {
     std::apply([](auto&... t) { (t.handle().promise().rethrow_if_failed(), ...); }, tasks_);
     return std::apply([](auto&... t) { return std::tuple<stored_t<T>...>{take_stored(t)...}; }, tasks_);
   }
@@ -253,7 +258,7 @@ class when_all_awaiter {
   }
 
   std::tuple<bobbin::task<T>...> tasks_;
-  std::array<child_ref, n> refs_{};
+  std::array<child_ref, n> refs_;
   join_point join_;
 };
 
@@ -273,7 +278,7 @@ class when_all_range_awaiter {
     const coro_context ctx = context_of(parent);
     join_.n = static_cast<std::uint32_t>(refs_.size());
     join_.children = refs_.data();
-    return join_.fork(parent, ctx.where, ctx);
+    return transfer_to(join_.fork(parent, ctx.where, ctx));
   }
   std::vector<stored_t<T>> await_resume() {
     for (auto& t : tasks_) t.handle().promise().rethrow_if_failed();
@@ -360,7 +365,7 @@ class when_any_range_awaiter : public when_any_base<T> {
     this->start(parent_ctx);
     this->join_.n = static_cast<std::uint32_t>(refs_.size());
     this->join_.children = refs_.data();
-    return this->join_.fork(parent, parent_ctx.where, this->ctx_);
+    return transfer_to(this->join_.fork(parent, parent_ctx.where, this->ctx_));
   }
   when_any_result<stored_t<T>> await_resume() {
     this->link_.reset();
@@ -404,7 +409,7 @@ class run_loop final : public resumer {
         const std::coroutine_handle<> h = queue_.front();
         queue_.erase(queue_.begin());
         lock.unlock();
-        h.resume();
+        resume_now(h);
         lock.lock();
       } else if (done_) {
         return;
@@ -440,7 +445,7 @@ class sync_wait_root final : public coro_root {
 template <class... A>
   requires(sizeof...(A) > 0 && ((detail::is_task_v<A> || detail::is_future_v<A>) && ...) &&
            (detail::is_task_v<A> || ...))
-auto when_all(A&&... inputs) {
+BOBBIN_ALWAYS_INLINE inline auto when_all(A&&... inputs) {
   return detail::when_all_awaiter<detail::task_value_t<A>...>(detail::as_task(std::move(inputs))...);
 }
 
@@ -505,7 +510,7 @@ T sync_wait(task<T> t) {
   detail::sync_wait_root<T> root(loop);
   auto h = t.handle();
   h.promise().root_at(&root, detail::coro_context{&loop, nullptr});
-  h.resume();
+  detail::resume_now(h);
   loop.run();
   return h.promise().result();
 }

@@ -13,15 +13,19 @@
 //   this_thread_parker     futures, task groups, pool::wait_idle: a parked outside thread
 //   free_blocks<Size>      future states: the per-thread block cache
 //   free_frames            coroutine frames (bobbin::task): the per-thread frame cache
+//   coro_trampoline        coroutines, in builds whose compiler cannot tail-call a
+//                          symmetric transfer (detail/coro/transfer.hpp)
 //   current_worker_id      worker.hpp: the dedicated (Node-style) worker the caller is
 //   current_dispatcher     worker.hpp: the worker whose message dispatcher the caller is
 //   current_monitor        supervisor.hpp: the supervisor whose monitor the caller is
 
+#include <coroutine>
 #include <cstddef>
 #include <cstdint>
 #include <new>
 #include <utility>
 
+#include "config.hpp"
 #include "sync/parker.hpp"
 
 namespace bobbin::detail {
@@ -94,13 +98,45 @@ free_block_list& free_blocks() noexcept {
 }
 
 // A thread's free coroutine frames (detail/coro/frame_cache.hpp), one list per size class.
+// Reached through a constant-initialised pointer, so that the allocation path of every
+// coroutine frame costs no TLS guard check; the lists themselves are made on the thread's
+// first frame and freed when it exits, after which the pointer says `gone` (a frame freed
+// later, by another thread_local's destructor, goes straight to the heap).
 struct free_frame_lists {
   static constexpr std::size_t classes = 16;
   free_block_list by_class[classes];
 };
-inline free_frame_lists& free_frames() noexcept {
-  thread_local free_frame_lists l;
-  return l;
+inline free_frame_lists*& free_frames_pointer() noexcept {
+  thread_local constinit free_frame_lists* p = nullptr;
+  return p;
+}
+inline free_frame_lists* const free_frames_gone = reinterpret_cast<free_frame_lists*>(alignof(free_frame_lists));
+BOBBIN_NOINLINE inline free_frame_lists* make_free_frames() noexcept {
+  struct owner {
+    free_frame_lists lists;
+    owner() noexcept { free_frames_pointer() = &lists; }
+    ~owner() { free_frames_pointer() = free_frames_gone; }
+  };
+  thread_local owner o;
+  return free_frames_pointer();
+}
+// The calling thread's lists, or nullptr once they are gone.
+inline free_frame_lists* free_frames() noexcept {
+  free_frame_lists* p = free_frames_pointer();
+  if (p == nullptr) [[unlikely]]
+    p = make_free_frames();
+  return p != free_frames_gone ? p : nullptr;
+}
+
+// detail/coro/transfer.hpp: the coroutine to resume next on this thread's trampoline, and
+// whether a trampoline loop is running on it.
+struct coro_trampoline_state {
+  std::coroutine_handle<> next;
+  bool active = false;
+};
+inline coro_trampoline_state& coro_trampoline() noexcept {
+  thread_local constinit coro_trampoline_state t;
+  return t;
 }
 
 // worker.hpp: the id of the dedicated worker whose thread the caller is (0: none).

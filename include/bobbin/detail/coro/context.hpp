@@ -24,6 +24,8 @@
 #include <stop_token>
 #include <type_traits>
 
+#include "transfer.hpp"
+
 namespace bobbin::detail {
 
 struct resumer {
@@ -65,7 +67,7 @@ inline void resume_from_wait(const coro_context& c, std::coroutine_handle<> h) n
   if (c.where != nullptr) {
     c.where->resume_later(h);
   } else {
-    h.resume();
+    resume_now(h);
   }
 }
 

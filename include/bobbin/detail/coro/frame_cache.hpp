@@ -30,8 +30,9 @@ class frame_cache {
  public:
   static void* allocate(std::size_t n) {
     if constexpr (!BOBBIN_ASAN) {
-      if (n <= largest) [[likely]] {
-        free_block_list& l = free_frames().by_class[class_of(n)];
+      free_frame_lists* lists = free_frames();
+      if (n <= largest && lists != nullptr) [[likely]] {
+        free_block_list& l = lists->by_class[class_of(n)];
         if (l.head != nullptr) [[likely]] {
           --l.count;
           return std::exchange(l.head, l.head->next);
@@ -44,8 +45,9 @@ class frame_cache {
 
   static void deallocate(void* p, std::size_t n) noexcept {
     if constexpr (!BOBBIN_ASAN) {
-      if (n <= largest) [[likely]] {
-        free_block_list& l = free_frames().by_class[class_of(n)];
+      free_frame_lists* lists = free_frames();
+      if (n <= largest && lists != nullptr) [[likely]] {
+        free_block_list& l = lists->by_class[class_of(n)];
         if (l.count < max_cached) [[likely]] {
           l.head = ::new (p) free_block_list::node{l.head};
           ++l.count;

@@ -37,6 +37,7 @@
 #include "../thread_state.hpp"
 #include "context.hpp"
 #include "frame_cache.hpp"
+#include "transfer.hpp"
 
 namespace bobbin::detail {
 
@@ -47,7 +48,7 @@ struct resume_entry {
   std::coroutine_handle<> h;
   using bobbin_always_runs = void;
   task_outcome operator()() const {
-    h.resume();
+    resume_now(h);
     return task_outcome::suspended;
   }
 };
@@ -67,7 +68,7 @@ struct join_point;
 
 // Queues h to run soon near the calling thread: on its own queue when it is a thread of
 // the pool `ctx` names, else on that pool; false if there is nowhere to queue it.
-inline bool spawn_near(const coro_context& ctx, std::coroutine_handle<> h) noexcept {
+BOBBIN_ALWAYS_INLINE inline bool spawn_near(const coro_context& ctx, std::coroutine_handle<> h) noexcept {
   if (ctx.where == nullptr) return false;
   const pool_thread_binding& b = current_pool_thread();
   if (b.thread != nullptr && static_cast<const resumer*>(b.pool) == ctx.where) {
@@ -78,7 +79,7 @@ inline bool spawn_near(const coro_context& ctx, std::coroutine_handle<> h) noexc
   return true;
 }
 
-inline bool take_back(std::coroutine_handle<> h) noexcept {
+BOBBIN_ALWAYS_INLINE inline bool take_back(std::coroutine_handle<> h) noexcept {
   pool_thread* w = current_pool_thread().thread;
   return w != nullptr && w->take_back(h);
 }
@@ -94,7 +95,7 @@ class promise_base {
     bool await_ready() const noexcept { return false; }
     template <class P>
     std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) noexcept {
-      return static_cast<promise_base&>(h.promise()).on_end();
+      return transfer_to(static_cast<promise_base&>(h.promise()).on_end());
     }
     void await_resume() const noexcept {}
   };
@@ -111,7 +112,7 @@ class promise_base {
     link_ = parent.address();
     link_where_ = parent_ctx.where;
   }
-  void join_as(join_point* j, const coro_context& parent_ctx, std::uint32_t index) noexcept {
+  BOBBIN_ALWAYS_INLINE void join_as(join_point* j, const coro_context& parent_ctx, std::uint32_t index) noexcept {
     ctx_ = parent_ctx;
     kind_ = link_kind::join;
     link_ = j;
@@ -132,14 +133,16 @@ class promise_base {
 
  private:
   friend struct join_point;
-  inline std::coroutine_handle<> on_end() noexcept;
+  BOBBIN_ALWAYS_INLINE inline std::coroutine_handle<> on_end() noexcept;
 
+  // Left uninitialised here: whoever starts the coroutine sets what on_end() reads for its
+  // kind of link (await_by, join_as, root_at), before it first runs.
   coro_context ctx_;
-  void* link_ = nullptr;          // the awaiter's frame, a join_point, or a coro_root
-  resumer* link_where_ = nullptr;  // awaiter: where the awaiter runs
-  link_kind kind_ = link_kind::none;
-  std::uint32_t index_ = 0;    // join: which child
-  std::uint32_t carried_ = 0;  // join: children that ended on the chain that runs this one
+  void* link_;           // the awaiter's frame, a join_point, or a coro_root
+  resumer* link_where_;  // awaiter: where the awaiter runs
+  link_kind kind_;
+  std::uint32_t index_;    // join: which child
+  std::uint32_t carried_;  // join: children that ended on the chain that runs this one
   std::exception_ptr error_;
 };
 
@@ -166,12 +169,12 @@ struct task_value_of {
 };
 
 struct join_point {
-  std::atomic<std::uint32_t> pending{0};
-  std::uint32_t n = 0;
+  std::atomic<std::uint32_t> pending;
+  std::uint32_t n;
   bool sequential = false;  // nowhere to queue children: they run one after another
   std::coroutine_handle<> parent;
-  resumer* parent_where = nullptr;
-  const child_ref* children = nullptr;  // n of them, in order
+  resumer* parent_where;
+  const child_ref* children;  // n of them, in order
   // Called as each child ends, before anything else (when_any picks its winner); may be
   // null. `owner` is its argument.
   void (*on_child_end)(void* owner, std::uint32_t index) noexcept = nullptr;
@@ -179,7 +182,8 @@ struct join_point {
 
   // Starts the children from the parent's await_suspend; returns the one to run now.
   // `ctx` is the children's context (the parent's, or when_any's with its own stop).
-  std::coroutine_handle<> fork(std::coroutine_handle<> par, resumer* par_where, const coro_context& ctx) noexcept {
+  BOBBIN_ALWAYS_INLINE std::coroutine_handle<> fork(std::coroutine_handle<> par, resumer* par_where,
+                                                    const coro_context& ctx) noexcept {
     parent = par;
     parent_where = par_where;
     pending.store(n, std::memory_order_relaxed);  // published by the queue's push (release)
@@ -192,7 +196,7 @@ struct join_point {
     return children[0].h;
   }
 
-  std::coroutine_handle<> arrive(promise_base& child) noexcept {
+  BOBBIN_ALWAYS_INLINE std::coroutine_handle<> arrive(promise_base& child) noexcept {
     if (on_child_end != nullptr) on_child_end(owner, child.index_);
     const std::uint32_t credit = child.carried_ + 1;
     const std::uint32_t next = child.index_ + 1;
@@ -217,7 +221,7 @@ struct join_point {
   }
 };
 
-inline std::coroutine_handle<> promise_base::on_end() noexcept {
+BOBBIN_ALWAYS_INLINE inline std::coroutine_handle<> promise_base::on_end() noexcept {
   switch (kind_) {
     case link_kind::awaiter: {
       const auto awaiter = std::coroutine_handle<>::from_address(link_);

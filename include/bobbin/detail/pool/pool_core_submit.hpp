@@ -183,7 +183,7 @@ namespace bobbin::detail {
 template <policy Policy>
 inline void pool_core<Policy>::resume_later(std::coroutine_handle<> h) noexcept {
   if (worker* w = current_worker_of_this()) return spawn(*w, h);
-  if (stopping_.load(std::memory_order_acquire)) return h.resume();
+  if (stopping_.load(std::memory_order_acquire)) return detail::resume_now(h);
   detail::task t(detail::resume_entry{h});
   if (capacity_.bounded()) capacity_.force_take();
   const std::size_t target = queues_.push(t, task_options{}, detail::outside);  // bad_alloc: terminate
