@@ -4,12 +4,15 @@
 //
 // A chain of awaits (a million sequential co_awaits, a fork-join tree's joins) uses no
 // stack only if `return h;` from await_suspend is a tail call. clang makes it one in
-// every build; g++ does when optimising, but not under -fsanitize=address or thread,
-// where a long chain overflows the stack. In those builds (trampolined_transfer) a
-// transfer parks h in the thread's trampoline (thread_state.hpp) and returns to the loop
-// in resume_now(), which resumes it: the stack stays flat at the price of a thread_local
-// access per transfer. A transfer outside any loop (a foreign coroutine awaiting a bobbin
-// task) runs its own loop. Elsewhere both are the plain operations.
+// every build; g++ 12 only with -O2 or more (-foptimize-sibling-calls) and without
+// -fsanitize=address or thread: elsewhere a long chain overflows the stack. In those
+// builds (trampolined_transfer) a transfer parks h in the thread's trampoline
+// (thread_state.hpp) and returns to the loop in resume_now(), which resumes it: the stack
+// stays flat, at some 30 instructions per fork-join (callgrind, fib). g++ cannot tell -O1
+// from -O2 by macro: at -O1 define BOBBIN_COROUTINE_TRAMPOLINE=1 (or add
+// -foptimize-sibling-calls); the macro, 0 or 1, overrides the choice in any build. A
+// transfer outside any loop (a foreign coroutine awaiting a bobbin task) runs its own
+// loop. Elsewhere both are the plain operations.
 //
 // Contract: calling thread only; resume_now() may nest (a coroutine that blocks in
 // future::get() helps, and the task it runs may resume another coroutine): each loop
@@ -23,7 +26,9 @@
 
 namespace bobbin::detail {
 
-#if defined(__GNUC__) && !defined(__clang__) && (BOBBIN_ASAN || BOBBIN_TSAN)
+#if defined(BOBBIN_COROUTINE_TRAMPOLINE)
+inline constexpr bool trampolined_transfer = BOBBIN_COROUTINE_TRAMPOLINE != 0;
+#elif defined(__GNUC__) && !defined(__clang__) && (BOBBIN_ASAN || BOBBIN_TSAN || !defined(__OPTIMIZE__))
 inline constexpr bool trampolined_transfer = true;
 #else
 inline constexpr bool trampolined_transfer = false;
