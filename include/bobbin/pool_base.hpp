@@ -107,7 +107,7 @@ class pool_base : public detail::scheduler {
   // state goes when the coroutine ends, or when its runner is cancelled or discarded).
   template <class F, class... Args>
   detail::task make_detached_coroutine(F&& fn, Args&&... args) {
-    using R = typename std::invoke_result_t<std::decay_t<F>&, std::decay_t<Args>&...>::value_type;
+    using R = typename detail::coro_call_result_t<std::decay_t<F>, std::decay_t<Args>...>::value_type;
     auto* s = new detail::coro_state<R, std::decay_t<F>, std::decay_t<Args>...>(*this, true, std::forward<F>(fn),
                                                                                 std::forward<Args>(args)...);
     s->abandon();

@@ -42,6 +42,7 @@
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <exception>
 #include <mutex>
 #include <optional>
@@ -150,11 +151,11 @@ class [[nodiscard]] task {
 
     bool await_ready() const noexcept { return false; }
     template <class P>
-    std::coroutine_handle<> await_suspend(std::coroutine_handle<P> parent) noexcept {
+    BOBBIN_ALWAYS_INLINE std::coroutine_handle<> await_suspend(std::coroutine_handle<P> parent) noexcept {
       h.promise().await_by(parent, detail::context_of(parent));
       return detail::transfer_to(h);
     }
-    T await_resume() { return h.promise().result(); }
+    BOBBIN_ALWAYS_INLINE T await_resume() { return h.promise().result(); }
   };
   // Starts the task; the awaiter resumes when it ends, with its value or its exception.
   awaiter operator co_await() && { return take_for_await(); }
@@ -407,7 +408,7 @@ class run_loop final : public resumer {
     for (;;) {
       if (!queue_.empty()) {
         const std::coroutine_handle<> h = queue_.front();
-        queue_.erase(queue_.begin());
+        queue_.pop_front();
         lock.unlock();
         resume_now(h);
         lock.lock();
@@ -422,7 +423,7 @@ class run_loop final : public resumer {
  private:
   std::mutex mutex_;
   std::condition_variable ready_;
-  std::vector<std::coroutine_handle<>> queue_;
+  std::deque<std::coroutine_handle<>> queue_;  // when_all over n tasks queues n - 1 at once
   bool done_ = false;
 };
 

@@ -57,6 +57,12 @@ struct work_stealing {
       return detail::any_worker;
     }
 
+    // Worker `self` pushes onto its own deque a task whose callable fills only its first
+    // storage word (detail::task::words_hold): a coroutine's resumption.
+    BOBBIN_ALWAYS_INLINE void push_own_short(std::size_t self, detail::task& t) {
+      own_[self].deque.template push_prefix<detail::task::storage_word + 1>(t.bytes());
+      t.forget();
+    }
     // The own-deque pop, the fork-join path, is inlined into the worker loop; the rest
     // (outside tasks, stealing) is not, so that the common case pays for no more than it uses.
     BOBBIN_ALWAYS_INLINE bool pop(std::size_t w, detail::task& out, detail::pop_info& info, std::uint32_t min_depth) {

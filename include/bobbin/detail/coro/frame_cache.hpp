@@ -28,7 +28,7 @@ class frame_cache {
   static std::size_t class_of(std::size_t n) noexcept { return (n - 1) / granule; }
 
  public:
-  static void* allocate(std::size_t n) {
+  BOBBIN_ALWAYS_INLINE static void* allocate(std::size_t n) {
     if constexpr (!BOBBIN_ASAN) {
       free_frame_lists* lists = free_frames();
       if (n <= largest && lists != nullptr) [[likely]] {
@@ -43,7 +43,7 @@ class frame_cache {
     return ::operator new(n);
   }
 
-  static void deallocate(void* p, std::size_t n) noexcept {
+  BOBBIN_ALWAYS_INLINE static void deallocate(void* p, std::size_t n) noexcept {
     if constexpr (!BOBBIN_ASAN) {
       free_frame_lists* lists = free_frames();
       if (n <= largest && lists != nullptr) [[likely]] {

@@ -94,7 +94,7 @@ class promise_base {
   struct final_awaiter {
     bool await_ready() const noexcept { return false; }
     template <class P>
-    std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) noexcept {
+    BOBBIN_ALWAYS_INLINE std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) noexcept {
       return transfer_to(static_cast<promise_base&>(h.promise()).on_end());
     }
     void await_resume() const noexcept {}
@@ -106,7 +106,7 @@ class promise_base {
   static void operator delete(void* p, std::size_t n) noexcept { frame_cache::deallocate(p, n); }
 
   // Set before the coroutine first runs (see the top).
-  void await_by(std::coroutine_handle<> parent, const coro_context& parent_ctx) noexcept {
+  BOBBIN_ALWAYS_INLINE void await_by(std::coroutine_handle<> parent, const coro_context& parent_ctx) noexcept {
     ctx_ = parent_ctx;
     kind_ = link_kind::awaiter;
     link_ = parent.address();
@@ -160,9 +160,13 @@ concept coroutine_task = requires {
   typename R::value_type;
 } && std::is_base_of_v<promise_base, typename R::promise_type>;
 // A callable that makes one (pool.post(coro_fn, args...)).
+// Called as the pool calls it (coro_state, root.hpp): with the stored arguments as lvalues
+// if it takes them so, else as rvalues.
 template <class F, class... Args>
 concept returns_coroutine_task =
-    std::is_invocable_v<F&, Args&...> && coroutine_task<std::invoke_result_t<F&, Args&...>>;
+    (std::is_invocable_v<F&, Args&...> && coroutine_task<std::invoke_result_t<F&, Args&...>>) ||
+    (!std::is_invocable_v<F&, Args&...> && std::is_invocable_v<F&, Args&&...> &&
+     coroutine_task<std::invoke_result_t<F&, Args&&...>>);
 template <class R>
 struct task_value_of {
   using type = typename R::value_type;

@@ -35,9 +35,19 @@
 
 namespace bobbin::detail {
 
+// How the stored function is called: with the stored arguments as lvalues when it takes
+// them so (a parameter `T&` refers to the argument kept here), else as rvalues (a move-only
+// parameter taken by value, as pool.submit does for any function).
+template <class F, class... Args>
+inline constexpr bool coro_call_with_lvalues = std::is_invocable_v<F&, Args&...>;
+template <class F, class... Args>
+using coro_call_result_t =
+    typename std::conditional_t<coro_call_with_lvalues<F, Args...>, std::invoke_result<F&, Args&...>,
+                                std::invoke_result<F&, Args&&...>>::type;
+
 template <class T, class F, class... Args>
 class coro_state final : public value_state<T>, private coro_root {
-  using task_type = std::invoke_result_t<F&, Args&...>;
+  using task_type = coro_call_result_t<F, Args...>;
 
  public:
   template <class G, class... A>
@@ -49,19 +59,33 @@ class coro_state final : public value_state<T>, private coro_root {
       this->release();
       return task_outcome::cancelled;
     }
+    std::exception_ptr error;
     try {
-      body_.emplace(std::apply([this](auto&... a) { return std::invoke(fn_, a...); }, args_));
+      body_.emplace(std::apply(
+          [this](auto&... a) {
+            if constexpr (coro_call_with_lvalues<F, Args...>) {
+              return std::invoke(fn_, a...);
+            } else {
+              return std::invoke(fn_, std::move(a)...);
+            }
+          },
+          args_));
       if (!body_->valid()) throw std::logic_error("bobbin: the coroutine function returned an empty task");
     } catch (...) {
+      error = std::current_exception();
+    }
+    if (error) {
+      // Ended after the catch block: the runtime's own reference to the exception is gone
+      // before the consumer may see (and free) it (as run_state, shared_state.hpp).
       body_.reset();
-      end(std::current_exception());
+      end(std::move(error));
       return task_outcome::suspended;
     }
     if (pool_thread* w = current_pool_thread().thread) link_.emplace(w->stop_token(), forward{&stop_});
     token_ = stop_.get_token();
     auto h = body_->handle();
     h.promise().root_at(this, coro_context{&home_, &token_});
-    h.resume();
+    resume_now(h);
     return task_outcome::suspended;
   }
 

@@ -39,8 +39,14 @@ class future_awaiter final : private waiter {
   future_awaiter(future_awaiter&& o) noexcept : waiter{&on_done}, s_(std::exchange(o.s_, nullptr)) {}
   future_awaiter(const future_awaiter&) = delete;
   future_awaiter& operator=(const future_awaiter&) = delete;
+  // With s_ still held: never awaited, or the coroutine's frame destroyed while it waited
+  // (a foreign coroutine type may do that). Registered, it unregisters first: abandon()
+  // expects no waiter, and the completion must not notify a destroyed awaiter.
   ~future_awaiter() {
-    if (s_ != nullptr) s_->abandon();
+    if (s_ == nullptr) return;
+    stop_.reset();
+    (void)s_->try_unregister(static_cast<waiter*>(this));
+    s_->abandon();
   }
 
   bool await_ready() const noexcept { return s_->done(); }

@@ -211,6 +211,10 @@ class pool_core final : public pool_base {
   std::atomic<bool> closed_{false};
   // Coroutine roots that ended on a thread not of this pool (root_finished): ok, failed.
   std::atomic<std::uint64_t> foreign_finished_[2] = {0, 0};
+  // Calls of resume_later/root_finished from threads not of this pool, still touching it:
+  // the coroutine they resume may end, and the pool be destroyed, before they return, so
+  // the destructor waits for them (pool_core_submit.hpp).
+  std::atomic<std::uint32_t> outside_callers_{0};
   // Its own line: pool threads read the bound after each outside task they take, and the
   // line above is the one every outside submission writes.
   alignas(detail::cache_line) detail::queue_capacity capacity_{options_.queue_capacity};

@@ -57,6 +57,9 @@ inline pool_core<Policy>::pool_core(pool_options options, pool_base& face)
 template <policy Policy>
 inline pool_core<Policy>::~pool_core() {
   if (!orphaned_.load(std::memory_order_relaxed)) shutdown();
+  // Every task has finished: an outside thread may still be on its way out of
+  // resume_later() or root_finished() for the last coroutine (pool_core_submit.hpp).
+  while (outside_callers_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
 }
 
 template <policy Policy>

@@ -180,21 +180,39 @@ namespace bobbin::detail {
 // into the shared queue, taking a place beyond queue_capacity if need be (a pool thread
 // gives one back when it takes it; a resumption must never wait or be refused). Once the
 // pool stops, nobody would take it: run it here.
+//
+// From outside, the pool may be destroyed as soon as the coroutine it resumes has ended,
+// which may be before this call returns: outside_callers_ keeps the destructor waiting.
+// seq_cst increment before the push: the destructor sees the balance that the
+// coroutine's end makes (after the push) and then this count, in that order.
 template <policy Policy>
 inline void pool_core<Policy>::resume_later(std::coroutine_handle<> h) noexcept {
   if (worker* w = current_worker_of_this()) return spawn(*w, h);
-  if (stopping_.load(std::memory_order_acquire)) return detail::resume_now(h);
+  outside_callers_.fetch_add(1, std::memory_order_seq_cst);
+  if (stopping_.load(std::memory_order_acquire)) {
+    outside_callers_.fetch_sub(1, std::memory_order_release);
+    return detail::resume_now(h);
+  }
   detail::task t(detail::resume_entry{h});
   if (capacity_.bounded()) capacity_.force_take();
   const std::size_t target = queues_.push(t, task_options{}, detail::outside);  // bad_alloc: terminate
   detail::asymmetric_fence::light();  // publish before looking for sleepers (idle_workers.hpp)
   wake(target);
+  outside_callers_.fetch_sub(1, std::memory_order_release);
 }
 
 template <policy Policy>
 inline void pool_core<Policy>::spawn(worker& w, std::coroutine_handle<> h) noexcept {
   detail::task t(detail::resume_entry{h});
-  push_local(w, t, task_options{}, false);  // bad_alloc while growing the queue: terminate
+  if constexpr (requires { queues_.push_own_short(w.idx, t); }) {
+    // The fork of coroutine fork-join: three words into w's own deque (push_local's steps).
+    t.set_depth(w.depth + 1);
+    queues_.push_own_short(w.idx, t);  // bad_alloc while growing the deque: terminate
+    detail::asymmetric_fence::light();  // publish before looking for sleepers (idle_workers.hpp)
+    wake_any();
+  } else {
+    push_local(w, t, task_options{}, false);  // bad_alloc while growing the queue: terminate
+  }
 }
 
 // The newest task of w's own queue, if it is exactly the resumption of h; put back (into
@@ -221,8 +239,10 @@ inline void pool_core<Policy>::root_finished(detail::task_outcome outcome) noexc
   if (worker* w = current_worker_of_this()) {
     count_outcome(*w, outcome);
   } else {
+    outside_callers_.fetch_add(1, std::memory_order_seq_cst);  // see resume_later
     foreign_finished_[outcome == detail::task_outcome::ok ? 0 : 1].fetch_add(1, std::memory_order_seq_cst);
     if (idle_waiters_.any()) idle_waiters_.wake_all();
+    outside_callers_.fetch_sub(1, std::memory_order_release);
   }
 }
 

@@ -63,6 +63,15 @@ class ws_deque {
       (s.w[k].store(word_at(src + k * sizeof(std::uint64_t)), std::memory_order_relaxed), ...);
     }(std::make_index_sequence<words>{});
   }
+  // Only the first N words (a value whose other words are never read).
+  template <std::size_t N>
+  BOBBIN_ALWAYS_INLINE static void put_prefix(slot& s, const T& v) noexcept {
+    static_assert(N <= words);
+    const auto* src = reinterpret_cast<const unsigned char*>(&v);
+    [&]<std::size_t... k>(std::index_sequence<k...>) BOBBIN_ALWAYS_INLINE {
+      (s.w[k].store(word_at(src + k * sizeof(std::uint64_t)), std::memory_order_relaxed), ...);
+    }(std::make_index_sequence<N>{});
+  }
   BOBBIN_ALWAYS_INLINE static void get(const slot& s, T& out) noexcept { get(s.w, out); }
   BOBBIN_ALWAYS_INLINE static void get(const std::atomic<std::uint64_t>* w, T& out) noexcept {
     auto* dst = reinterpret_cast<unsigned char*>(&out);
@@ -111,6 +120,18 @@ class ws_deque {
     put(own_slot(b), v);
     // release: a thief that sees the new bottom sees the slot's contents.
     bottom_.store(b + 1, std::memory_order_release);
+  }
+
+  // Owner only. Like push(), for a value whose words past the first N are never read (a
+  // coroutine's resumption: ops, depth and a handle); the rest of the slot keeps whatever
+  // it held, which a thief's copy may carry along harmlessly.
+  template <std::size_t N>
+  BOBBIN_ALWAYS_INLINE void push_prefix(const T& v) {
+    const std::int64_t b = bottom_.load(std::memory_order_relaxed);
+    const std::int64_t t = top_.load(std::memory_order_acquire);  // as in push()
+    if (b - t > own_mask_) grow(t, b);
+    put_prefix<N>(own_slot(b), v);
+    bottom_.store(b + 1, std::memory_order_release);  // as in push()
   }
 
   // Owner only. LIFO. Writes the value to `out` and returns true, or returns false
