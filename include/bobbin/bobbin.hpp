@@ -11,5 +11,7 @@
 #include "pool.hpp"
 #include "shared_buffer.hpp"
 #include "supervisor.hpp"
+#include "task.hpp"
 #include "task_group.hpp"
+#include "timer.hpp"
 #include "worker.hpp"

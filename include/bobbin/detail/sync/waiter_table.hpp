@@ -1,7 +1,9 @@
 #pragma once
-// The waiter lists behind atomics::wait / atomics::notify: ECMA-262's WaiterList, one
-// FIFO of sleeping threads per address, kept in a fixed table of buckets hashed by
-// address, each bucket a mutex and an intrusive list.
+// The waiter lists behind atomics::wait / atomics::wait_async / atomics::notify:
+// ECMA-262's WaiterList, one FIFO of waiters per address, kept in a fixed table of
+// buckets hashed by address, each bucket a mutex and an intrusive list. A waiter is a
+// sleeping thread (wait) or an asynchronous waiter (a coroutine's awaiter, queued with
+// enqueue()); both kinds share the list, so notify() wakes them together, oldest first.
 //
 // Contract:
 // - wait(address, matches, deadline) and notify(address, count) may be called from any
@@ -19,10 +21,20 @@
 // - Memory order: a notifier signals each node with a release operation which the waiter
 //   reads with acquire, so what the notifier wrote before notify() is visible to a woken
 //   waiter; the bucket lock orders queueing against notify().
-// - Nodes live on the waiting thread's stack. A notifier unlinks its nodes under the lock
-//   and signals them after unlocking (woken threads need not queue on the lock, and the
-//   system call stays out of the critical section); the signal is its last access to a
-//   node, which the waiter may destroy as soon as it sees it.
+// - Asynchronous waiters: enqueue(node, address, matches) queues a waiter_node whose
+//   on_notify is set, if matches() holds under the lock (any thread, concurrently with
+//   everything above). Exactly one party unlinks a queued node: a notify(), which counts
+//   it and then calls node->on_notify(node) once, after unlocking, or one remove(node)
+//   that returns true. remove() returns false once someone else unlinked the node: if
+//   that was a notify(), its callback is coming or has run. For the callback, the bucket
+//   lock orders the notifier's earlier writes before it (it runs on the notifier's
+//   thread); it carries them on to its coroutine itself.
+// - Thread nodes live on the waiting thread's stack, asynchronous ones in a coroutine
+//   frame. A notifier unlinks its nodes under the lock and wakes them after unlocking
+//   (woken threads need not queue on the lock, and the system call stays out of the
+//   critical section); the signal, or the call of on_notify, is its last access to a
+//   node: a thread may destroy its node as soon as it sees the signal, and an
+//   asynchronous waiter's callback decides when its owner may destroy it.
 //
 // The signal: on Linux, a 32-bit futex word per node (the value itself may be 64 bits,
 // and the node's own word lets a short spin catch a prompt notify without a system call).
@@ -146,6 +158,21 @@ using wake_signal = condvar_signal;
 
 enum class park_result { notified, not_equal, timed_out };
 
+// A waiter on the list of one address. The lists' fields belong to the table, under the
+// bucket lock.
+struct waiter_node {
+  // nullptr for a sleeping thread (the table's own node); the callback of an
+  // asynchronous waiter, called once by the notify() that unlinks it.
+  void (*on_notify)(waiter_node*) noexcept = nullptr;
+
+ private:
+  friend class waiter_table;
+  const void* address_ = nullptr;
+  waiter_node* prev_ = nullptr;
+  waiter_node* next_ = nullptr;
+  bool taken_ = false;  // under the bucket lock: unlinked by a notifier or by remove()
+};
+
 // How long a waiter spins on its signal before it sleeps: long enough to catch a
 // partner that answers at once (a ping-pong round trip between two cores takes under
 // 1 µs when both spin), short against the ~50 µs it costs to wake a sleeping core.
@@ -162,7 +189,8 @@ class waiter_table {
   template <class Matches>
   park_result wait(const void* address, Matches&& matches, const deadline& d) {
     bucket& b = bucket_for(address);
-    node self{address};
+    thread_node self;
+    self.address_ = address;
     {
       std::lock_guard lock(b.mutex);
       if (!matches()) return park_result::not_equal;
@@ -178,7 +206,7 @@ class waiter_table {
 
     {
       std::lock_guard lock(b.mutex);
-      if (!self.taken) {
+      if (!self.taken_) {
         b.erase(&self);
         return park_result::timed_out;
       }
@@ -188,70 +216,93 @@ class waiter_table {
     return park_result::notified;
   }
 
+  // Queues the asynchronous waiter `node` (on_notify set, not queued) on `address` if
+  // matches() holds, checked under the lock; false (not queued) if it does not.
+  template <class Matches>
+  bool enqueue(waiter_node* node, const void* address, Matches&& matches) {
+    bucket& b = bucket_for(address);
+    node->address_ = address;
+    node->taken_ = false;
+    std::lock_guard lock(b.mutex);
+    if (!matches()) return false;
+    b.push_back(node);
+    return true;
+  }
+
+  // Unlinks a node that enqueue() queued: true iff this call unlinked it (no notify()
+  // will call its callback), false if a notify() or another remove() did first.
+  bool remove(waiter_node* node) noexcept {
+    bucket& b = bucket_for(node->address_);
+    std::lock_guard lock(b.mutex);
+    if (node->taken_) return false;
+    b.erase(node);
+    node->taken_ = true;
+    return true;
+  }
+
   // Wakes up to `count` waiters on `address`, oldest first; returns how many it woke.
   std::size_t notify(const void* address, std::size_t count) {
     if (count == 0) return 0;
     bucket& b = bucket_for(address);
-    node* taken = nullptr;
-    node** last = &taken;
+    waiter_node* taken = nullptr;
+    waiter_node** last = &taken;
     std::size_t n = 0;
     {
       std::lock_guard lock(b.mutex);
-      for (node* w = b.head; w != nullptr && n < count;) {
-        node* next = w->next;
-        if (w->address == address) {
+      for (waiter_node* w = b.head; w != nullptr && n < count;) {
+        waiter_node* next = w->next_;
+        if (w->address_ == address) {
           b.erase(w);
-          w->taken = true;
+          w->taken_ = true;
           *last = w;
-          last = &w->next;
+          last = &w->next_;
           ++n;
         }
         w = next;
       }
       *last = nullptr;
     }
-    for (node* w = taken; w != nullptr;) {
-      node* next = w->next;  // read before the signal: after it, w may be gone
-      wake_signal::signal(&w->signal);
+    for (waiter_node* w = taken; w != nullptr;) {
+      waiter_node* next = w->next_;  // read before the wake-up: after it, w may be gone
+      if (w->on_notify == nullptr) {
+        wake_signal::signal(&static_cast<thread_node*>(w)->signal);
+      } else {
+        w->on_notify(w);
+      }
       w = next;
     }
     return n;
   }
 
-  // How many threads are queued on `address` now. For tests, which must know that their
+  // How many waiters (threads and asynchronous ones) are queued on `address` now. For tests, which must know that their
   // waiters are asleep before they notify.
   std::size_t waiting(const void* address) {
     bucket& b = bucket_for(address);
     std::lock_guard lock(b.mutex);
     std::size_t n = 0;
-    for (node* w = b.head; w != nullptr; w = w->next) n += w->address == address ? 1 : 0;
+    for (waiter_node* w = b.head; w != nullptr; w = w->next_) n += w->address_ == address ? 1 : 0;
     return n;
   }
 
  private:
-  struct node {
-    explicit node(const void* a) noexcept : address(a) {}
-    const void* address;
-    node* prev = nullptr;
-    node* next = nullptr;
-    bool taken = false;  // under the bucket lock: a notifier unlinked this node
+  struct thread_node : waiter_node {
     wake_signal signal;
   };
 
   struct alignas(cache_line) bucket {
     std::mutex mutex;
-    node* head = nullptr;
-    node* tail = nullptr;
+    waiter_node* head = nullptr;
+    waiter_node* tail = nullptr;
 
-    void push_back(node* n) noexcept {
-      n->prev = tail;
-      n->next = nullptr;
-      (tail != nullptr ? tail->next : head) = n;
+    void push_back(waiter_node* n) noexcept {
+      n->prev_ = tail;
+      n->next_ = nullptr;
+      (tail != nullptr ? tail->next_ : head) = n;
       tail = n;
     }
-    void erase(node* n) noexcept {
-      (n->prev != nullptr ? n->prev->next : head) = n->next;
-      (n->next != nullptr ? n->next->prev : tail) = n->prev;
+    void erase(waiter_node* n) noexcept {
+      (n->prev_ != nullptr ? n->prev_->next_ : head) = n->next_;
+      (n->next_ != nullptr ? n->next_->prev_ : tail) = n->prev_;
     }
   };
 
