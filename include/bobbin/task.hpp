@@ -238,7 +238,7 @@ class when_all_awaiter {
     refs_ = std::apply([](const auto&... t) { return std::array<child_ref, n>{child_of(t)...}; }, tasks_);
     join_.n = n;
     join_.children = refs_.data();
-    return transfer_to(join_.fork(parent, ctx.where, ctx));
+    return transfer_to(join_.template fork<n>(parent, ctx.where, ctx));
   }
   // Every child has ended: the first failure in argument order, else every value.
   BOBBIN_ALWAYS_INLINE std::tuple<stored_t<T>...> await_resume() {

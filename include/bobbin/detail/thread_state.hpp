@@ -123,9 +123,11 @@ BOBBIN_NOINLINE inline free_frame_lists* make_free_frames() noexcept {
 // The calling thread's lists, or nullptr once they are gone.
 inline free_frame_lists* free_frames() noexcept {
   free_frame_lists* p = free_frames_pointer();
-  if (p == nullptr) [[unlikely]]
-    p = make_free_frames();
-  return p != free_frames_gone ? p : nullptr;
+  // One comparison on the common path: nullptr (not made yet) and `gone` are both below.
+  if (reinterpret_cast<std::uintptr_t>(p) > reinterpret_cast<std::uintptr_t>(free_frames_gone)) [[likely]]
+    return p;
+  if (p == free_frames_gone) return nullptr;
+  return make_free_frames();
 }
 
 // detail/coro/transfer.hpp: the coroutine to resume next on this thread's trampoline, and

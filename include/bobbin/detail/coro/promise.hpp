@@ -186,14 +186,31 @@ struct join_point {
 
   // Starts the children from the parent's await_suspend; returns the one to run now.
   // `ctx` is the children's context (the parent's, or when_any's with its own stop).
+  // N: the number of children when known at compile time (when_all over arguments: the
+  // loops unroll), 0 when only `n` says (a range).
+  template <std::uint32_t N = 0>
   BOBBIN_ALWAYS_INLINE std::coroutine_handle<> fork(std::coroutine_handle<> par, resumer* par_where,
                                                     const coro_context& ctx) noexcept {
+    const std::uint32_t count = N != 0 ? N : n;
     parent = par;
     parent_where = par_where;
-    pending.store(n, std::memory_order_relaxed);  // published by the queue's push (release)
-    for (std::uint32_t i = 0; i < n; ++i) children[i].p->join_as(this, ctx, i);
-    if (n > 1 && ctx.where != nullptr) {
-      for (std::uint32_t i = n - 1; i >= 1; --i) (void)spawn_near(ctx, children[i].h);
+    pending.store(count, std::memory_order_relaxed);  // published by the queue's push (release)
+    if constexpr (N != 0) {
+      [&]<std::uint32_t... i>(std::integer_sequence<std::uint32_t, i...>) BOBBIN_ALWAYS_INLINE {
+        (children[i].p->join_as(this, ctx, i), ...);
+      }(std::make_integer_sequence<std::uint32_t, N>{});
+    } else {
+      for (std::uint32_t i = 0; i < count; ++i) children[i].p->join_as(this, ctx, i);
+    }
+    if (count > 1 && ctx.where != nullptr) {
+      if constexpr (N != 0) {
+        // Newest first = child 1: spawn N-1, ..., 1.
+        [&]<std::uint32_t... k>(std::integer_sequence<std::uint32_t, k...>) BOBBIN_ALWAYS_INLINE {
+          ((void)spawn_near(ctx, children[N - 1 - k].h), ...);
+        }(std::make_integer_sequence<std::uint32_t, N - 1>{});
+      } else {
+        for (std::uint32_t i = count - 1; i >= 1; --i) (void)spawn_near(ctx, children[i].h);
+      }
     } else {
       sequential = true;
     }
