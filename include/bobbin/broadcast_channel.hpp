@@ -27,6 +27,8 @@
 //   Every receiver with a handler that has the message is scheduled; if an executor's post
 //   throws, that receiver's message stays queued for the next post (as for a port) and the
 //   first such exception propagates.
+// - A receiver's co_await async_receive() works as a channel's. A coroutine waiting there
+//   is resumed by post_message after its lock is released (a wake_batch), never under it.
 // - A receiver's on_message(handler, executor) works as a message port's, executor
 //   lifetime included (see message_port.hpp): the executor is posted to by every
 //   post_message and close() of the channel, and by the receiver's close(), until the
@@ -40,6 +42,7 @@
 #include <utility>
 #include <vector>
 
+#include "detail/channel/async_ops.hpp"
 #include "detail/channel/channel_core.hpp"
 #include "detail/channel/handle_access.hpp"
 #include "detail/channel/mailbox.hpp"
@@ -125,6 +128,9 @@ class broadcast_channel {
     // it is scheduled all the same. At most one: the first error ends the loop.
     std::shared_ptr<typename receiver::subscription> unlisted;
     std::exception_ptr error;
+    // The pushes below wake coroutines waiting in async_receive, under our lock: their
+    // retries and resumptions wait until this function returns (after the unlock).
+    detail::wake_batch wakes;
     {
       std::lock_guard lock(st.mutex);
       if (st.closed) return false;

@@ -24,6 +24,11 @@
 // - Each sender's messages are received in the order it sent them.
 // - Blocking calls spin for a few microseconds, then sleep (no CPU while idle). A send
 //   wakes at most one sleeping receiver, a receive at most one sleeping sender.
+// - Coroutines: co_await ch.async_receive() and co_await ch.async_send(v) suspend instead
+//   of blocking (detail/channel/async_ops.hpp); threads and coroutines may wait on one
+//   channel together. A suspended coroutine is resumed on its pool (or inline, for a
+//   coroutine without a bobbin context), by whichever thread made its operation possible;
+//   that thread moves the message for it first. close() wakes every waiting coroutine too.
 // - Bounded: never more than n messages are held; the ring of n slots is allocated up
 //   front. Unbounded: memory grows in segments of slots that are reused once drained, and
 //   the channel keeps the memory of its largest backlog until it is destroyed.
@@ -40,6 +45,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "detail/channel/async_ops.hpp"
 #include "detail/channel/channel_core.hpp"
 #include "detail/channel/handle_access.hpp"
 #include "detail/channel/receiver_api.hpp"
@@ -73,6 +79,19 @@ class channel : public detail::receiver_api<channel<T>, T> {
   }
   bool send(T&& v) { return core().send(std::move(v)) == detail::push_status::ok; }
 
+  // co_await async_send(v): as send, but a coroutine suspends while the channel is full
+  // instead of blocking its thread (no suspension, no allocation when there is room); it
+  // is resumed where its context says (its pool). true when sent; false if closed (v left
+  // as it was). If its stop is requested while it waits (or before), it still sends if
+  // there is room, else throws bobbin::task_cancelled (v left as it was). v must outlive
+  // the co_await: await the call at once.
+  [[nodiscard]] auto async_send(const T& v)
+    requires std::copy_constructible<T>
+  {
+    return detail::send_awaiter<T, const T&>(core(), v);
+  }
+  [[nodiscard]] auto async_send(T&& v) { return detail::send_awaiter<T, T&&>(core(), std::move(v)); }
+
   // Never blocks. v is moved from (or copied) only when the answer is ok.
   send_status try_send(const T& v)
     requires std::copy_constructible<T>
@@ -105,9 +124,9 @@ class channel : public detail::receiver_api<channel<T>, T> {
 
   // Receiving (detail/channel/receiver_api.hpp, shared with ports and subscribers; it also
   // defines value_type and iterator): receive() blocks until a message arrives, nullopt once the channel is closed and
-  // drained (it blocks a pool's thread too: see there); try_receive() never blocks;
-  // receive_for(d) and receive_until(t) give up at the deadline; for (auto&& v : ch)
-  // receives until closed and drained.
+  // drained (it blocks a pool's thread too: see there); co_await async_receive() suspends
+  // a coroutine instead; try_receive() never blocks; receive_for(d) and receive_until(t)
+  // give up at the deadline; for (auto&& v : ch) receives until closed and drained.
 
   // No more sends; receivers drain what is queued. Idempotent. (A moved-from handle: nothing
   // to close, and closed() is true.)

@@ -77,7 +77,9 @@ class message_port : public detail::post_api<message_port<Out, In>, Out>,
   // receive_until(t); for (auto&& m : port) receives until closed and drained. receive()
   // blocks the calling thread: inside a task on a one-thread pool, waiting for a message
   // that another task of that pool would post is a deadlock (see channel::receive; use
-  // on_message there).
+  // on_message there, or a coroutine: co_await port.async_receive() suspends it instead).
+  // A worker's parent port (ctx.parent_port()) is such a port, and a worker's own
+  // async_receive() takes what its function posted.
   //
   // on_message(handler, executor) runs handler(In&&) on `executor` for each message (see
   // the top of this file: the executor must outlive the port's open life).

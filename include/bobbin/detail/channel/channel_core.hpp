@@ -1,12 +1,16 @@
 #pragma once
 // detail::channel_core<T>: one channel's shared state. A queue (bounded_ring when a
 // capacity is given, else segmented_queue) plus two wait gates, one where receivers
-// sleep (not_empty_) and one where senders on a full bounded channel sleep (not_full_).
+// wait (not_empty_) and one where senders on a full bounded channel wait (not_full_).
+// Threads sleep there (receive, send); coroutines link an awaiter there (async_ops.hpp,
+// through receivers() and senders()).
 //
 // Contract:
 // - Every member may be called from any thread at any time; the destructor runs alone
 //   (when the last handle goes) and destroys the messages still queued.
-// - Who wakes whom:
+// - Who wakes whom ("sleeping" is a blocked thread or a suspended coroutine alike: the
+//   gates wake either kind, and an awaiter retries through try_receive / try_send, so the
+//   hand-on below covers both):
 //   * a push that succeeded wakes at most one sleeping receiver (one new message);
 //   * a pop that freed a slot (took a message, or stepped over a skipped one) wakes at
 //     most one sleeping sender;
@@ -23,6 +27,9 @@
 //   seen by the hand-on.
 // - Timed operations (send_until, receive_until) take a detail::deadline, or a time point
 //   of any clock, which becomes one (deadline.hpp: saturated, checked on its own clock).
+// - A waker may hold no lock of its own while a coroutine waits on the gate it notifies
+//   (the coroutine may be resumed on its thread): a caller that pushes under a lock opens a
+//   wake_batch first (async_ops.hpp; broadcast_channel does).
 // - Exceptions: if T's constructor throws in a push, the claimed slot is marked skipped
 //   (receivers step over it), one receiver is woken in case it sleeps on that slot, and
 //   the exception propagates; the channel stays consistent. See slot_storage::move_to
@@ -166,6 +173,11 @@ class channel_core {
   bool front_ready() {
     return visit([](auto& q) { return q.front_ready(); });
   }
+
+  // The gates, for the awaiters of async_ops.hpp (which wait there as gate_waiters and
+  // retry through try_receive / try_send).
+  wait_gate& receivers() noexcept { return not_empty_; }
+  wait_gate& senders() noexcept { return not_full_; }
 
  private:
   template <class F>

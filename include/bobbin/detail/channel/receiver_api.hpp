@@ -2,7 +2,8 @@
 // The receiving half of the public channel API, written once (CRTP mixins) for the four
 // handles that receive: channel, message_port, broadcast_receiver and worker.
 //
-//   receive_calls<D, T>  receive(), try_receive(), receive_for(d), receive_until(t)   worker
+//   receive_calls<D, T>  receive(), try_receive(), receive_for(d), receive_until(t),  worker
+//                        co_await async_receive()
 //   receiver_api<D, T>   those, plus value_type, iterator, begin(), end()            channel
 //   inbox_api<D, T>      those, plus on_message(handler, executor)                   message_port,
 //                                                                                     broadcast_receiver
@@ -16,6 +17,8 @@
 //   holds state or synchronises: channel_core orders the messages and wakes sleepers
 //   (channel_core.hpp), the mailbox schedules the handler (mailbox.hpp). The mixins are
 //   empty classes, so a handle stays the size of its std::shared_ptr.
+// - async_receive() returns an awaiter (async_ops.hpp) that refers to D's channel_core: the
+//   handle must outlive the co_await, as it does in `co_await h.async_receive()`.
 // - What "closed" means for each handle (a port closes both ways, a worker's port closes
 //   when its function ends, ...) is said at D.
 
@@ -27,6 +30,7 @@
 #include <utility>
 
 #include "../time/deadline.hpp"
+#include "async_ops.hpp"
 #include "executor.hpp"
 #include "handle_access.hpp"
 #include "receive_iterator.hpp"
@@ -45,9 +49,16 @@ class receive_calls {
   // It blocks the calling thread, also on a pool: a receive() inside a pool task holds that
   // worker until a message comes, and if the sender is a task queued behind it on the same
   // pool (always so on a one-thread pool, or once every worker is blocked like this), it
-  // never comes: a deadlock. Inside pool tasks, use try_receive() or a timed receive, or a
-  // port's on_message (an awaitable async_receive that suspends instead is planned).
+  // never comes: a deadlock. Inside pool tasks, use a coroutine and co_await
+  // async_receive(), or try_receive(), a timed receive, or a port's on_message.
   std::optional<T> receive() { return receiving().receive(); }
+
+  // co_await async_receive(): as receive(), but suspends the awaiting coroutine instead of
+  // blocking its thread (no suspension, no allocation when a message is there). The
+  // coroutine is resumed where its context says (its pool), with the message, or nullopt
+  // once closed and drained. If its stop is requested while it waits (or before), it is
+  // resumed with a message that is there, else nullopt. Awaited at once, by one coroutine.
+  [[nodiscard]] receive_awaiter<T> async_receive() { return receive_awaiter<T>(receiving()); }
 
   // Never blocks; nullopt if nothing is ready right now (or closed and drained). A message
   // whose send is still copying it in is not ready yet.
