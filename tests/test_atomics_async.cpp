@@ -7,6 +7,8 @@
 
 #include <doctest/doctest.h>
 
+#include "support/foreign_coroutine.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -54,79 +56,8 @@ std::size_t waiting(const typed_array<T>& view, std::size_t i) {
   return bobbin::detail::atomics_waiters.waiting(&view[i]);
 }
 
-// Queues handles; run_until() resumes them on the calling thread.
-struct queue_resumer final : bobbin::detail::resumer {
-  std::mutex m;
-  std::condition_variable cv;
-  std::deque<std::coroutine_handle<>> q;
-  std::atomic<std::size_t> queued{0};
-
-  void resume_later(std::coroutine_handle<> h) noexcept override {
-    // All under the lock: once the handle is queued, the test may finish and destroy us.
-    std::lock_guard lock(m);
-    q.push_back(h);
-    queued.fetch_add(1);
-    cv.notify_one();
-  }
-
-  template <class Pred>
-  bool run_until(Pred pred, std::chrono::milliseconds limit = 30'000ms) {
-    const auto give_up = clock_type::now() + limit;
-    std::unique_lock lock(m);
-    while (!pred()) {
-      if (q.empty()) {
-        if (cv.wait_until(lock, std::min(give_up, clock_type::now() + 1ms)) == std::cv_status::timeout &&
-            clock_type::now() > give_up)
-          return false;
-        continue;
-      }
-      const auto h = q.front();
-      q.pop_front();
-      lock.unlock();
-      h.resume();
-      lock.lock();
-    }
-    return true;
-  }
-};
-
-// A lazy coroutine whose promise carries a coro_context; `finished` is its last write.
-struct co {
-  struct promise_type {
-    coro_context ctx;
-    std::atomic<bool> finished{false};
-    coro_context& bobbin_context() noexcept { return ctx; }
-    co get_return_object() noexcept { return co{std::coroutine_handle<promise_type>::from_promise(*this)}; }
-    std::suspend_always initial_suspend() noexcept { return {}; }
-    struct final_awaiter {
-      bool await_ready() const noexcept { return false; }
-      void await_suspend(std::coroutine_handle<promise_type> h) noexcept {
-        h.promise().finished.store(true, std::memory_order_release);
-      }
-      void await_resume() const noexcept {}
-    };
-    final_awaiter final_suspend() noexcept { return {}; }
-    void return_void() noexcept {}
-    void unhandled_exception() noexcept { std::terminate(); }
-  };
-
-  explicit co(std::coroutine_handle<promise_type> h) noexcept : h_(h) {}
-  co(co&& o) noexcept : h_(std::exchange(o.h_, nullptr)) {}
-  co& operator=(co&&) = delete;
-  ~co() {
-    if (h_) h_.destroy();
-  }
-
-  void start(coro_context ctx) {
-    h_.promise().ctx = ctx;
-    h_.resume();
-  }
-  bool finished() const noexcept { return h_.promise().finished.load(std::memory_order_acquire); }
-  void destroy() noexcept { std::exchange(h_, nullptr).destroy(); }
-
- private:
-  std::coroutine_handle<promise_type> h_;
-};
+using bobbin_test::co;
+using bobbin_test::queue_resumer;
 
 // What a waiting coroutine saw: a wait_result, or task_cancelled (cancelled), or nothing yet.
 enum class seen { none, ok, not_equal, timed_out, cancelled, other_error };
